@@ -1,0 +1,6 @@
+export * from './context/index';
+export * from './dockerfile/index';
+export * from './layer/index';
+export * from './sandbox/index';
+export * from './snapshot/index';
+export * from './build/index';
