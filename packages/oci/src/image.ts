@@ -16,6 +16,8 @@ export interface ImageSource {
   /** Shown in messages, in skopeo's transport syntax (`docker://…`, `oci:…`, `docker-archive:…`). */
   readonly description: string;
   readonly location?: RegistryLocation;
+  /** Where one blob lives when blobs come from several places (a built image: base layers on one registry, new layers on disk). */
+  blobLocation?(descriptor: Descriptor): RegistryLocation | undefined;
   /** The top-level manifest: an image manifest or an index, exactly as stored. */
   getManifest(): Promise<RawManifest>;
   /** A manifest named by digest, such as an index's child. */
