@@ -6,3 +6,5 @@ export * from './media-types';
 export * from './types';
 export * from './registry/index';
 export * from './store/index';
+export * from './reference';
+export * from './platform';
