@@ -1,0 +1,3 @@
+import { tesseraVitestConfig } from '../tools/vitest/preset.mts';
+
+export default tesseraVitestConfig();

@@ -1,0 +1,5 @@
+export * from './busybox';
+export * from './command';
+export * from './layout';
+export * from './node-runtime';
+export * from './run-image';
