@@ -1,1 +1,14 @@
-export {};
+export * from './plugins/options';
+export { createNodes, createNodesV2, createNodesForRoot, PLUGIN_NAME, SYNC_GENERATOR } from './plugins/plugin';
+export * from './plugins/dependencies';
+export * from './plugins/dockerfile-from';
+export * from './plugins/project-config';
+export * from './plugins/read-plugin-options';
+export * from './planning/closure';
+export * from './planning/layers';
+export * from './planning/tags';
+export * from './sync/module-block';
+export * from './sync/expected-block';
+export { initGenerator } from './generators/init/init';
+export { configurationGenerator, detectProjectRuntime, writeProjectImageConfig, DEFAULT_BASE_IMAGES } from './generators/configuration/configuration';
+export { default as syncGenerator, syncModuleBlocks } from './generators/sync/sync';
