@@ -1,0 +1,248 @@
+import type { Stats } from 'node:fs';
+import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { join, posix, relative, sep } from 'node:path';
+import { TesseraError } from '@tessera/oci';
+import type { BuildContext } from './context';
+import { isInside } from './context';
+import { cleanPath, compileGoPattern, hasGlobMeta } from './glob';
+import { createIgnoreMatcher, type IgnoreMatcher } from './ignore';
+
+export type ContextEntryType = 'file' | 'directory' | 'symlink' | 'fifo' | 'char' | 'block';
+
+/** One file found below a directory source. */
+export interface ContextFile {
+  /** Path relative to the directory source, `/`-separated. */
+  relativePath: string;
+  absolutePath: string;
+  type: ContextEntryType;
+  /** `lstat` of the file: links below a source are never followed. */
+  stats: Stats;
+  linkTarget?: string;
+}
+
+/** One COPY/ADD source after wildcard expansion, checked against the context and `.dockerignore`. */
+export interface ResolvedSource {
+  /** The source as written in the Dockerfile. */
+  source: string;
+  /** The matched path relative to the context root (`.` for the root itself). */
+  relativePath: string;
+  /** Where the content is read: the matched path, or a top-level symlink's target inside the context. */
+  absolutePath: string;
+  type: ContextEntryType;
+  /** `stat` of what is copied (the target for a followed symlink, the link itself otherwise). */
+  stats: Stats;
+  /** Set when the source is a symlink copied as a link (its target is outside the context or missing). */
+  linkTarget?: string;
+  /** The path `COPY --parents` keeps: `relativePath`, or the part after a `/./` pivot in the source. */
+  parentsPath: string;
+  /** Whether the source came from a wildcard. */
+  wildcard: boolean;
+  /** For directories: the contents to copy, parents before children, filtered by `.dockerignore` and `--exclude`. */
+  contents?: ContextFile[];
+}
+
+export interface ResolveCopySourcesOptions {
+  /** The build's `.dockerignore` matcher (context-relative paths). */
+  ignore: IgnoreMatcher;
+  /** `COPY --exclude` patterns, matched against paths relative to each source (a wildcard match by its name). */
+  excludes?: string[];
+  /** Expand Go `filepath.Match` wildcards (`*`, `?`, `[...]`) per path segment, as Docker does. */
+  allowWildcards?: boolean;
+}
+
+function notFound(source: string): TesseraError {
+  return new TesseraError(
+    `COPY failed: file not found in build context or excluded by .dockerignore: ${source}`,
+    'COPY_SOURCE_NOT_FOUND',
+    'check the path relative to the build context and the .dockerignore patterns',
+  );
+}
+
+function outsideContext(source: string): TesseraError {
+  return new TesseraError(
+    `COPY failed: forbidden path outside the build context: ${source}`,
+    'COPY_SOURCE_OUTSIDE_CONTEXT',
+    'sources are relative to the build context; move the file into the context or widen the context',
+  );
+}
+
+function entryType(stats: Stats): ContextEntryType | undefined {
+  if (stats.isFile()) return 'file';
+  if (stats.isDirectory()) return 'directory';
+  if (stats.isSymbolicLink()) return 'symlink';
+  if (stats.isFIFO()) return 'fifo';
+  if (stats.isCharacterDevice()) return 'char';
+  if (stats.isBlockDevice()) return 'block';
+  return undefined; // sockets are not copied
+}
+
+const toSlash = (path: string) => (sep === '/' ? path : path.split(sep).join('/'));
+const joinRelative = (base: string, name: string) => (base === '.' || base === '' ? name : `${base}/${name}`);
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+interface WalkFilters {
+  ignore: IgnoreMatcher;
+  exclude: IgnoreMatcher;
+}
+
+/**
+ * Lists a directory depth first in name order. Excluded directories are skipped unless an exception
+ * could re-include something below; such a directory is listed only if something below it is.
+ */
+async function walkDirectory(directory: string, contextPath: string, sourcePath: string, filters: WalkFilters): Promise<ContextFile[]> {
+  const names = (await readdir(directory)).sort();
+  const files: ContextFile[] = [];
+  for (const name of names) {
+    const absolutePath = join(directory, name);
+    const stats = await lstat(absolutePath);
+    const type = entryType(stats);
+    if (!type) continue;
+    const inContext = joinRelative(contextPath, name);
+    const inSource = joinRelative(sourcePath, name);
+    const ignored = filters.ignore.matches(inContext);
+    const excluded = ignored || filters.exclude.matches(inSource);
+    if (type === 'directory') {
+      const mayDescend =
+        !excluded ||
+        ((!ignored || filters.ignore.mightReincludeBelow(inContext)) &&
+          (!filters.exclude.matches(inSource) || filters.exclude.mightReincludeBelow(inSource)));
+      if (!mayDescend) continue;
+      const children = await walkDirectory(absolutePath, inContext, inSource, filters);
+      if (excluded && children.length === 0) continue;
+      files.push({ relativePath: inSource, absolutePath, type, stats }, ...children);
+    } else if (!excluded) {
+      const linkTarget = type === 'symlink' ? await readlink(absolutePath) : undefined;
+      files.push({ relativePath: inSource, absolutePath, type, stats, linkTarget });
+    }
+  }
+  return files;
+}
+
+/** Expands a wildcard source segment by segment (Go `filepath.Match` per segment), in name order. */
+async function expandWildcard(root: string, pattern: string): Promise<string[]> {
+  let candidates = ['.'];
+  for (const segment of pattern.split('/')) {
+    const next: string[] = [];
+    for (const base of candidates) {
+      if (!hasGlobMeta(segment)) {
+        next.push(joinRelative(base, segment));
+        continue;
+      }
+      // Never list a directory reached through a symlink that leaves the context.
+      const real = await realpath(join(root, base)).catch(() => undefined);
+      if (!real || !isInside(root, real)) continue;
+      const directoryStats = await stat(real);
+      if (!directoryStats.isDirectory()) continue;
+      const matches = compileGoPattern(segment);
+      for (const name of (await readdir(real)).sort()) if (matches(name)) next.push(joinRelative(base, name));
+    }
+    candidates = next;
+  }
+  return candidates;
+}
+
+/** The part of a source kept by `--parents`: everything, or what follows a `/./` pivot. */
+function parentsPathOf(written: string, relativePath: string): string {
+  const body = written.replace(/^\/+/, '').replace(/^(\.\/)+/, '');
+  const pivot = body.lastIndexOf('/./');
+  if (pivot < 0) return relativePath;
+  const prefix = cleanPath(body.slice(0, pivot));
+  return relativePath.startsWith(`${prefix}/`) ? relativePath.slice(prefix.length + 1) : relativePath;
+}
+
+async function resolveOne(
+  root: string,
+  written: string,
+  relativePath: string,
+  wildcard: boolean,
+  filters: WalkFilters,
+): Promise<ResolvedSource | undefined> {
+  const matchedPath = join(root, relativePath);
+  // A parent directory that is a symlink must not lead out of the context.
+  const realParent = await realpath(join(matchedPath, '..')).catch(() => undefined);
+  if (realParent && !isInside(root, realParent)) throw outsideContext(written);
+  const linkStats = await lstatOrUndefined(matchedPath);
+  if (!linkStats) return undefined;
+  if (relativePath !== '.' && filters.ignore.matches(relativePath) && !(linkStats.isDirectory() && filters.ignore.mightReincludeBelow(relativePath))) {
+    return undefined;
+  }
+  if (wildcard && filters.exclude.matches(posix.basename(relativePath))) return undefined;
+
+  let absolutePath = matchedPath;
+  let stats = linkStats;
+  let contextPath = relativePath;
+  let linkTarget: string | undefined;
+  if (linkStats.isSymbolicLink()) {
+    // BuildKit follows a symlink named as a source; we follow it only while it stays in the context.
+    const target = await realpath(matchedPath).catch(() => undefined);
+    if (target && isInside(root, target)) {
+      absolutePath = target;
+      stats = await stat(target);
+      contextPath = toSlash(relative(root, target)) || '.';
+      if (contextPath !== '.' && filters.ignore.matches(contextPath) && !(stats.isDirectory() && filters.ignore.mightReincludeBelow(contextPath))) {
+        return undefined;
+      }
+    } else {
+      linkTarget = await readlink(matchedPath);
+    }
+  }
+  const type = entryType(stats);
+  if (!type) return undefined;
+  const resolved: ResolvedSource = {
+    source: written,
+    relativePath,
+    absolutePath,
+    type,
+    stats,
+    linkTarget,
+    parentsPath: parentsPathOf(written, relativePath),
+    wildcard,
+  };
+  if (type === 'directory') {
+    resolved.contents = await walkDirectory(absolutePath, contextPath, '', filters);
+    const excludedItself = contextPath !== '.' && filters.ignore.matches(contextPath);
+    if (excludedItself && resolved.contents.length === 0) return undefined;
+  }
+  return resolved;
+}
+
+/**
+ * Resolves COPY/ADD sources against the context: wildcards expanded, `.dockerignore` applied,
+ * `..` and symlinks leaving the context refused. A symlink named as a source (or matched by a
+ * wildcard) is followed when its target is inside the context, as BuildKit does; symlinks below a
+ * directory source are kept as links. Absolute sources are relative to the context root, as in Docker.
+ */
+export async function resolveCopySources(
+  context: Pick<BuildContext, 'root'>,
+  sources: string[],
+  options: ResolveCopySourcesOptions,
+): Promise<ResolvedSource[]> {
+  const root = context.root;
+  const filters: WalkFilters = { ignore: options.ignore, exclude: createIgnoreMatcher(options.excludes ?? []) };
+  const resolved: ResolvedSource[] = [];
+  for (const written of sources) {
+    const relativePath = cleanPath(written.replace(/^\/+/, '') || '.');
+    if (relativePath === '..' || relativePath.startsWith('../')) throw outsideContext(written);
+    const wildcard = options.allowWildcards !== false && hasGlobMeta(relativePath);
+    const candidates = wildcard ? await expandWildcard(root, relativePath) : [relativePath];
+    let found = 0;
+    for (const candidate of candidates) {
+      const source = await resolveOne(root, written, candidate, wildcard, filters);
+      if (source) {
+        resolved.push(source);
+        found++;
+      }
+    }
+    if (found === 0) throw notFound(written);
+  }
+  return resolved;
+}
