@@ -8,3 +8,5 @@ export * from './registry/index';
 export * from './store/index';
 export * from './reference';
 export * from './platform';
+export * from './copy';
+export * from './transports';
