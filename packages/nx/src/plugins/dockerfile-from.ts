@@ -34,10 +34,13 @@ export function parseFromImages(dockerfileText: string): FromImage[] {
   while (index < lines.length) {
     const startLine = index + 1;
     let logical = '';
-    // Join continuation lines; comment lines inside a continuation are dropped, as BuildKit does.
+    // Join continuation lines.
     for (;;) {
       const current = lines[index++] ?? '';
-      if (logical !== '' && /^\s*#/.test(current)) {
+      const isComment = /^\s*#/.test(current);
+      if (logical === '' && isComment) break;
+      // BuildKit drops comment and empty lines inside a continuation.
+      if (isComment || current.trim() === '') {
         if (index >= lines.length) break;
         continue;
       }
