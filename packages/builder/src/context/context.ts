@@ -1,8 +1,9 @@
-import { mkdtemp, realpath, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { TesseraError } from '@tessera/oci';
-import { extractTarContext, removeTree } from './tar-context';
+import { extractLayer } from '../layer/index';
 
 /** A build context as a real directory on disk. */
 export interface BuildContext {
@@ -12,6 +13,8 @@ export interface BuildContext {
   description: string;
   /** Removes what opening created (the extracted tar); a no-op for directories. */
   close(): Promise<void>;
+  /** Notes from extraction, e.g. tar entries confined to the context. */
+  warnings: string[];
 }
 
 export interface OpenBuildContextOptions {
@@ -53,7 +56,7 @@ async function applySubPath(root: string, subPath: string | undefined, descripti
 
 /**
  * Opens a build context: a directory (`PATH` or `dir://PATH`) or a tar (`tar://FILE`, plain or gzip),
- * which is extracted into a private temporary directory. Cloud and remote schemes are refused.
+ * which is extracted into a private temporary directory (gzip, zstd, bzip2 and xz also accepted). Cloud and remote schemes are refused.
  */
 export async function openBuildContext(spec: string, options: OpenBuildContextOptions = {}): Promise<BuildContext> {
   for (const { pattern, what } of UNSUPPORTED_SCHEMES) {
@@ -70,12 +73,18 @@ export async function openBuildContext(spec: string, options: OpenBuildContextOp
     const fileStats = await stat(file).catch(() => undefined);
     if (!fileStats?.isFile()) throw new TesseraError(`tar context ${file} does not exist`, 'CONTEXT_NOT_FOUND');
     const temporary = await realpath(await mkdtemp(join(tmpdir(), 'tessera-context-')));
+    const removeTemporary = () => rm(temporary, { recursive: true, force: true });
     try {
-      await extractTarContext(file, temporary);
+      // The layer extractor confines every entry (`..`, absolute names, symlinked parents) to the root.
+      const extracted = await extractLayer(createReadStream(file), temporary, {
+        applyWhiteouts: false,
+        privileged: false,
+        preserveOwnership: false,
+      });
       const root = await applySubPath(temporary, options.subPath, spec);
-      return { root, description: spec, close: () => removeTree(temporary) };
+      return { root, description: spec, close: removeTemporary, warnings: extracted.warnings };
     } catch (error) {
-      await removeTree(temporary);
+      await removeTemporary();
       throw error;
     }
   }
@@ -85,5 +94,5 @@ export async function openBuildContext(spec: string, options: OpenBuildContextOp
   const directory = resolve(spec.startsWith('dir://') ? spec.slice('dir://'.length) : spec);
   await assertDirectory(directory, spec);
   const root = await applySubPath(await realpath(directory), options.subPath, spec);
-  return { root, description: spec, close: async () => undefined };
+  return { root, description: spec, close: async () => undefined, warnings: [] };
 }

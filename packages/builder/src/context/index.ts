@@ -5,4 +5,3 @@ export * from './plan';
 export * from './users';
 export * from './add';
 export * from './hash';
-export { extractTarContext } from './tar-context';

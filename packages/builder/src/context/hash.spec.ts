@@ -1,0 +1,68 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LayerEntry } from '../layer/entry';
+import { hashEntries, hashFile } from './hash';
+
+describe('content hashing', () => {
+  let dirA: string;
+  let dirB: string;
+  beforeAll(async () => {
+    dirA = await mkdtemp(join(tmpdir(), 'tessera-hash-a-'));
+    dirB = await mkdtemp(join(tmpdir(), 'tessera-hash-b-'));
+    for (const dir of [dirA, dirB]) await writeFile(join(dir, 'main.js'), 'console.log(1)\n');
+    await writeFile(join(dirB, 'other.js'), 'console.log(2)\n');
+  });
+  afterAll(async () => {
+    await rm(dirA, { recursive: true, force: true });
+    await rm(dirB, { recursive: true, force: true });
+  });
+
+  const fileEntry = (dir: string, path: string, name = 'main.js', extra: Partial<LayerEntry> = {}): LayerEntry => ({
+    path,
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    source: join(dir, name),
+    mtime: new Date(),
+    ...extra,
+  });
+
+  it('hashes file content as 16 hex digits', async () => {
+    expect(await hashFile(join(dirA, 'main.js'))).toMatch(/^[0-9a-f]{16}$/);
+    expect(await hashFile(join(dirA, 'main.js'))).toBe(await hashFile(join(dirB, 'main.js')));
+    expect(await hashFile(join(dirA, 'main.js'))).not.toBe(await hashFile(join(dirB, 'other.js')));
+  });
+
+  it('is stable across locations, mtimes and entry order', async () => {
+    const dir: LayerEntry = { path: 'app', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date(1) };
+    const a = await hashEntries([dir, fileEntry(dirA, 'app/main.js')]);
+    const b = await hashEntries([fileEntry(dirB, 'app/main.js', 'main.js', { mtime: new Date(0) }), { ...dir, mtime: new Date(5) }]);
+    expect(a).toBe(b);
+  });
+
+  it('changes with the path, mode, owner, content, link target and in-memory content', async () => {
+    const base = await hashEntries([fileEntry(dirA, 'app/main.js')]);
+    const variants = [
+      [fileEntry(dirA, 'app/renamed.js')],
+      [fileEntry(dirA, 'app/main.js', 'main.js', { mode: 0o755 })],
+      [fileEntry(dirA, 'app/main.js', 'main.js', { uid: 1 })],
+      [fileEntry(dirA, 'app/main.js', 'main.js', { gid: 1 })],
+      [fileEntry(dirB, 'app/main.js', 'other.js')],
+      [{ path: 'app/main.js', type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkTarget: 'x' } as LayerEntry],
+      [{ path: 'app/main.js', type: 'file', mode: 0o644, uid: 0, gid: 0, content: Buffer.from('console.log(3)\n') } as LayerEntry],
+    ];
+    const hashes = await Promise.all(variants.map((entries) => hashEntries(entries)));
+    expect(new Set([base, ...hashes]).size).toBe(variants.length + 1);
+    // Same bytes from disk or from memory hash the same.
+    expect(await hashEntries([{ path: 'app/main.js', type: 'file', mode: 0o644, uid: 0, gid: 0, content: Buffer.from('console.log(1)\n') }])).toBe(base);
+  });
+
+  it('frames parts so that shifting bytes between fields changes the hash', async () => {
+    const link = (path: string, linkTarget: string): LayerEntry => ({ path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkTarget });
+    expect(await hashEntries([link('ab', 'c')])).not.toBe(await hashEntries([link('a', 'bc')]));
+    expect(await hashEntries([link('a', 'b'), link('c', 'd')])).not.toBe(await hashEntries([link('a', 'bc'), link('', 'd')]));
+  });
+});
