@@ -12,3 +12,6 @@ export * from './sync/expected-block';
 export { initGenerator } from './generators/init/init';
 export { configurationGenerator, detectProjectRuntime, writeProjectImageConfig, DEFAULT_BASE_IMAGES } from './generators/configuration/configuration';
 export { default as syncGenerator, syncModuleBlocks } from './generators/sync/sync';
+export { default as imageExecutor, resolveImageRequest } from './executors/image/impl';
+export { buildProjectImage, type ProjectImageRequest } from './executors/image/build';
+export type { ImageExecutorOptions } from './executors/image/schema';

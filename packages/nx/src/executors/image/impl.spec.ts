@@ -1,0 +1,66 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ExecutorContext } from '@nx/devkit';
+import { testGraph } from '../../testing/test-graph';
+import imageExecutor, { resolveImageRequest } from './impl';
+
+let workspace: string;
+beforeEach(() => {
+  workspace = mkdtempSync(join(tmpdir(), 'tessera-nx-executor-'));
+});
+afterEach(() => rmSync(workspace, { recursive: true, force: true }));
+
+function write(path: string, content: string) {
+  mkdirSync(dirname(join(workspace, path)), { recursive: true });
+  writeFileSync(join(workspace, path), content);
+}
+
+const image = { image: { executor: '@tessera/nx:image' } };
+const graph = testGraph(
+  {
+    api: { root: 'apps/api', targets: image, metadata: { tessera: { base: 'node:22', tags: ['{version}', '{projectName}-{inputsHash}'] } } },
+    shared: { root: 'libs/shared' },
+  },
+  { api: ['shared'] },
+);
+
+function context(): ExecutorContext {
+  return {
+    root: workspace,
+    cwd: workspace,
+    isVerbose: false,
+    projectName: 'api',
+    targetName: 'image',
+    projectGraph: graph,
+    projectsConfigurations: { version: 2, projects: {} },
+    nxJsonConfiguration: {},
+    taskGraph: {
+      roots: [],
+      dependencies: {},
+      continuousDependencies: {},
+      tasks: { 'api:image': { id: 'api:image', target: { project: 'api', target: 'image' }, hash: 'abc123', overrides: {}, outputs: [], parallelism: true } },
+    },
+  } as unknown as ExecutorContext;
+}
+
+describe('image executor', () => {
+  it('resolves repository, tags and the layer plan in layered mode', () => {
+    write('apps/api/package.json', '{"version":"1.4.0"}');
+    const request = resolveImageRequest({ registry: 'reg.local' }, context());
+    expect(request).toMatchObject({ projectName: 'api', repository: 'reg.local/api', tags: ['1.4.0', 'api-abc123'], inputsHash: 'abc123' });
+    expect(request.plan?.closure).toEqual(['shared', 'api']);
+  });
+
+  it('refuses a stale module block and tells to run nx sync', () => {
+    write('apps/api/package.json', '{"version":"1.4.0"}');
+    write('apps/api/Dockerfile', 'FROM node\n# tessera:modules begin\nCOPY apps/api ./apps/api\n# tessera:modules end\n');
+    expect(() => resolveImageRequest({ dockerfile: 'apps/api/Dockerfile' }, context())).toThrow('Run `nx sync`');
+  });
+
+  it('fails loudly until the build engine is wired', async () => {
+    write('apps/api/package.json', '{"version":"1.4.0"}');
+    await expect(imageExecutor({}, context())).rejects.toThrow('not wired yet');
+  });
+});
