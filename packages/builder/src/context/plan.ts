@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { TesseraError } from '@tessera/oci';
 import type { LayerEntry } from '../layer/entry';
+import { cleanPath } from './glob';
 import type { ContextEntryType, ResolvedSource } from './sources';
 
 export interface CopyPlanOptions {
@@ -22,7 +23,7 @@ export interface CopyPlanOptions {
 /** Absolute, clean image path of the destination. */
 function destinationPath(dest: string, workdir: string): string {
   const joined = posix.isAbsolute(dest) ? dest : posix.join(workdir || '/', dest);
-  return posix.normalize(posix.join('/', joined));
+  return cleanPath(posix.join('/', joined));
 }
 
 /** `/app/x` → `app/x`, the layer entry form. */
@@ -113,7 +114,7 @@ export async function planCopy(sources: ResolvedSource[], options: CopyPlanOptio
   for (const source of sources) {
     const base = options.parents ? posix.join(dest, source.type === 'directory' ? source.parentsPath : posix.dirname(source.parentsPath)) : dest;
     if (source.type === 'directory') {
-      const target = posix.normalize(base);
+      const target = cleanPath(base);
       if (target !== '/') {
         await builder.ensureParents(target);
         if (!(await builder.isDirectoryInImage(target))) builder.add(builder.fromStats(target, 'directory', source.stats, {}));

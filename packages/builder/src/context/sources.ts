@@ -168,8 +168,10 @@ async function resolveOne(
 ): Promise<ResolvedSource | undefined> {
   const matchedPath = join(root, relativePath);
   // A parent directory that is a symlink must not lead out of the context.
-  const realParent = await realpath(join(matchedPath, '..')).catch(() => undefined);
-  if (realParent && !isInside(root, realParent)) throw outsideContext(written);
+  if (relativePath !== '.') {
+    const realParent = await realpath(join(matchedPath, '..')).catch(() => undefined);
+    if (realParent && !isInside(root, realParent)) throw outsideContext(written);
+  }
   const linkStats = await lstatOrUndefined(matchedPath);
   if (!linkStats) return undefined;
   if (relativePath !== '.' && filters.ignore.matches(relativePath) && !(linkStats.isDirectory() && filters.ignore.mightReincludeBelow(relativePath))) {
