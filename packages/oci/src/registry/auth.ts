@@ -76,7 +76,7 @@ export class Authenticator {
     const credential = await this.credentials.get(host);
     const who = credential?.username !== undefined ? `user ${JSON.stringify(credential.username)}` : credential ? 'the identity token' : 'anonymous access';
     if (challenge?.params['error'] === 'insufficient_scope') {
-      return new RegistryError(context.registry, context.repository, context.operation, 401, 'DENIED', `${who} was not granted ${challenge.params['scope'] ?? scopes.join(' ')}`);
+      return new RegistryError(context.registry, context.repository, context.operation, 401, 'DENIED', `${who} was not granted ${scopes.join(' ')}`);
     }
     if (challenge?.scheme === 'basic') return this.unauthorized(context, `the registry rejected the credentials of ${who}`);
     return this.unauthorized(context, `the registry refused the token issued to ${who}`);
