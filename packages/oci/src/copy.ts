@@ -74,11 +74,11 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
       write = (async () => {
         if (isIndexMediaType(raw.mediaType)) {
           const index = parseJson<ImageIndex>(raw, source);
-          await Promise.all(index.manifests.map(async (child) => copyTree(await source.getManifestByDigest(child.digest))));
+          await settleAll(index.manifests.map(async (child) => copyTree(await source.getManifestByDigest(child.digest))));
         } else {
           const manifest = parseJson<ImageManifest>(raw, source);
           const blobs = [manifest.config, ...manifest.layers].filter((d) => !isForeignLayer(d));
-          await Promise.all(blobs.map(copyBlob));
+          await settleAll(blobs.map(copyBlob));
         }
         await putManifest(raw);
       })();
@@ -108,6 +108,13 @@ async function moveBlob(source: ImageSource, destination: ImageDestination, desc
   }
   await destination.putBlob(descriptor, () => source.openBlob(descriptor));
   return 'copied';
+}
+
+/** Like Promise.all, but fails only once every task has stopped, so nothing still writes after the copy reports failure. */
+async function settleAll(tasks: Promise<unknown>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(tasks);
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function canMount(from: RegistryLocation, to: RegistryLocation | undefined): boolean {
