@@ -1,0 +1,456 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { layerMediaType, TesseraError, type HistoryEntry, type MediaFamily, type Platform } from '@tessera/oci';
+import {
+  createIgnoreMatcher,
+  detectArchive,
+  fetchRemote,
+  isRemoteSource,
+  planCopy,
+  planHeredocCopy,
+  resolveCopySources,
+  resolveUser,
+  type IgnoreMatcher,
+  type ResolvedSource,
+} from '../context/index';
+import { expandInstruction, parseInstructionLine, type AddInstruction, type CopyInstruction, type Instruction, type Stage } from '../dockerfile/index';
+import { extractLayer, writeLayer, type LayerEntry } from '../layer/index';
+import type { BaseImage } from './base-image';
+import { BuiltImage, type ImageLayer } from './built-image';
+import { StageConfig, parseDurationNs } from './image-config';
+import type { BuildOptions } from './options';
+import { Rootfs } from './rootfs';
+import { runStep, type RunStepResult } from './run-step';
+
+/** What a finished stage leaves for later stages and for the outputs. */
+export interface StageResult {
+  stage: Stage;
+  image: BuiltImage;
+  base: BaseImage;
+  /** Present when some instruction needed the filesystem; later stages may copy from it. */
+  rootfs?: Rootfs;
+  layers: ImageLayer[];
+}
+
+export interface StageServices {
+  options: BuildOptions;
+  contextRoot: string;
+  ignore: IgnoreMatcher;
+  workDir: string;
+  platform: Platform;
+  /** Values of the build's args (from --build-arg and the predefined platform args). */
+  buildArgs: Map<string, string>;
+  globalArgs: Map<string, string>;
+  /** The stage a name or index refers to (building it if needed), for COPY --from and mounts. */
+  stageByName(name: string): Promise<StageResult | undefined>;
+  /** An image named by COPY --from or a bind mount's from=, unpacked. */
+  imageRootfs(name: string): Promise<Rootfs>;
+  timings: (phase: string, ms: number) => void;
+}
+
+const log = (services: StageServices, line: string) => services.options.log(line);
+
+/** Builds one stage: runs its instructions on top of its base, producing layers and a config. */
+export class StageBuilder {
+  private readonly config: StageConfig;
+  private readonly layers: ImageLayer[];
+  private readonly family: MediaFamily;
+  private readonly args = new Map<string, string>();
+  private rootfs?: Rootfs;
+  private readonly created: string;
+  private readonly stepPrefix: string;
+  private singleSnapshotBase?: unknown;
+
+  constructor(
+    private readonly stage: Stage,
+    private readonly base: BaseImage,
+    private readonly services: StageServices,
+  ) {
+    this.config = new StageConfig(base.config);
+    this.layers = [...base.layers];
+    this.family = base.family;
+    this.created = services.options.reproducible ? sourceDateEpoch().toISOString() : new Date().toISOString();
+    this.stepPrefix = stage.name ? `[${stage.name}]` : `[stage ${stage.index}]`;
+    const { platform } = services;
+    if (services.options.platform || base.name === 'scratch') {
+      this.config.config.architecture = platform.architecture;
+      this.config.config.os = platform.os;
+      if (platform.variant) this.config.config.variant = platform.variant;
+    }
+  }
+
+  async build(): Promise<StageResult> {
+    const onBuild = this.base.config.config?.OnBuild ?? [];
+    if (this.services.options.singleSnapshot) await this.beginSingleSnapshot();
+    for (const trigger of onBuild) {
+      await this.execute(parseInstructionLine(trigger, { file: `ONBUILD trigger of ${this.base.name}` }), true);
+    }
+    for (const instruction of this.stage.instructions) await this.execute(instruction, false);
+    if (this.services.options.singleSnapshot) await this.endSingleSnapshot();
+    return {
+      stage: this.stage,
+      base: this.base,
+      rootfs: this.rootfs,
+      layers: this.layers,
+      image: new BuiltImage(this.layers, this.config.config, this.family, { description: `stage ${this.stage.name ?? this.stage.index}` }),
+    };
+  }
+
+  /** The stage's final config (labels from --label are added to the last stage by the engine). */
+  get stageConfig(): StageConfig {
+    return this.config;
+  }
+
+  private expansionEnv(): (name: string) => string | undefined {
+    const env = this.config.env;
+    return (name) => env.get(name) ?? this.args.get(name);
+  }
+
+  private async execute(raw: Instruction, fromOnBuild: boolean): Promise<void> {
+    const { instruction } = expandInstruction(raw, this.expansionEnv());
+    const started = Date.now();
+    log(this.services, `${this.stepPrefix} ${fromOnBuild ? 'ONBUILD ' : ''}${raw.original}`);
+    const history = (empty: boolean, createdBy = raw.original): HistoryEntry => ({
+      created: this.created,
+      created_by: createdBy,
+      comment: 'tessera',
+      ...(empty ? { empty_layer: true } : {}),
+    });
+    const c = this.config;
+    switch (instruction.kind) {
+      case 'ENV':
+        c.setEnv(instruction.pairs.map((p) => [p.key, p.value]));
+        c.addHistory(history(true));
+        break;
+      case 'ARG':
+        for (const arg of instruction.args) {
+          const value = this.services.buildArgs.get(arg.name) ?? arg.defaultValue ?? this.services.globalArgs.get(arg.name);
+          if (value !== undefined) this.args.set(arg.name, value);
+          else this.args.delete(arg.name);
+        }
+        c.addHistory(history(true));
+        break;
+      case 'LABEL':
+        c.addLabels(instruction.pairs.map((p) => [p.key, p.value]));
+        c.addHistory(history(true));
+        break;
+      case 'MAINTAINER':
+        c.setAuthor(instruction.maintainer);
+        c.addHistory(history(true));
+        break;
+      case 'EXPOSE':
+        c.addExposedPorts(instruction.ports);
+        c.addHistory(history(true));
+        break;
+      case 'VOLUME':
+        c.addVolumes(instruction.paths);
+        c.addHistory(history(true));
+        break;
+      case 'USER':
+        c.setUser(instruction.user);
+        c.addHistory(history(true));
+        break;
+      case 'STOPSIGNAL':
+        c.setStopSignal(instruction.signal);
+        c.addHistory(history(true));
+        break;
+      case 'SHELL':
+        c.setShell(instruction.shell);
+        c.addHistory(history(true));
+        break;
+      case 'CMD':
+        c.setCmd(this.commandArgv(instruction.command));
+        c.addHistory(history(true));
+        break;
+      case 'ENTRYPOINT':
+        c.setEntrypoint(this.commandArgv(instruction.command));
+        c.addHistory(history(true));
+        break;
+      case 'HEALTHCHECK':
+        if (instruction.none) c.setHealthcheck({ Test: ['NONE'] });
+        else {
+          const cmd = instruction.command!;
+          c.setHealthcheck({
+            Test: cmd.form === 'exec' ? ['CMD', ...cmd.args] : ['CMD-SHELL', cmd.script],
+            ...(instruction.intervalNs ? { Interval: instruction.intervalNs } : {}),
+            ...(instruction.timeoutNs ? { Timeout: instruction.timeoutNs } : {}),
+            ...(instruction.startPeriodNs ? { StartPeriod: instruction.startPeriodNs } : {}),
+            ...(instruction.startIntervalNs ? { StartInterval: instruction.startIntervalNs } : {}),
+            ...(instruction.retries ? { Retries: instruction.retries } : {}),
+          });
+        }
+        c.addHistory(history(true));
+        break;
+      case 'ONBUILD':
+        c.addOnBuild(instruction.expression);
+        c.addHistory(history(true));
+        break;
+      case 'WORKDIR': {
+        const dir = c.setWorkdir(instruction.path);
+        const entries = await this.ensureWorkdir(dir);
+        await this.commit(entries, history(entries.length === 0));
+        break;
+      }
+      case 'COPY':
+      case 'ADD': {
+        const entries = await this.copyEntries(instruction);
+        await this.commit(entries, history(false));
+        break;
+      }
+      case 'RUN': {
+        const result = await this.run(raw, instruction);
+        await this.commit(result.entries, history(false, runHistory(raw, instruction)), true);
+        break;
+      }
+      case 'FROM':
+        throw new TesseraError(`${raw.file}:${raw.line}: FROM inside a stage`, 'DOCKERFILE_INVALID');
+    }
+    this.services.timings(`${this.stepPrefix} ${instruction.kind} (line ${raw.line})`, Date.now() - started);
+  }
+
+  private commandArgv(command: { form: 'exec'; args: string[] } | { form: 'shell'; script: string }): string[] {
+    return command.form === 'exec' ? command.args : [...this.config.shell, command.script];
+  }
+
+  /** Writes the entries as a new layer (unless single-snapshot mode defers them) and records history. */
+  private async commit(entries: LayerEntry[], history: HistoryEntry, alreadyInRootfs = false): Promise<void> {
+    if (this.services.options.singleSnapshot) {
+      if (!alreadyInRootfs && entries.length) await this.applyToRootfs(entries);
+      this.config.addHistory({ ...history, empty_layer: true });
+      return;
+    }
+    if (entries.length === 0) {
+      this.config.addHistory({ ...history, empty_layer: true });
+      return;
+    }
+    const layer = await this.writeEntries(entries);
+    this.layers.push(layer);
+    this.config.addDiffId(layer.diffId);
+    this.config.addHistory(history);
+    if (this.rootfs) {
+      if (alreadyInRootfs) this.rootfs.markApplied(this.layers.length);
+      else await this.rootfs.catchUp(this.layers);
+    }
+  }
+
+  private async writeEntries(entries: LayerEntry[]): Promise<ImageLayer> {
+    const { options } = this.services;
+    const started = Date.now();
+    const written = await writeLayer(entries, {
+      compression: options.compression,
+      level: options.compressionLevel,
+      outputDir: join(this.services.workDir, 'layers'),
+      ...(options.reproducible ? { clampMtime: sourceDateEpoch() } : {}),
+    });
+    this.services.timings('write layer', Date.now() - started);
+    return {
+      descriptor: { mediaType: layerMediaType(this.family, written.compression), digest: written.digest, size: written.size },
+      diffId: written.diffId,
+      path: written.path,
+    };
+  }
+
+  /** Single-snapshot mode: entries go to the rootfs now and into one layer at the end. */
+  private async applyToRootfs(entries: LayerEntry[]): Promise<void> {
+    const rootfs = await this.ensureRootfs();
+    const tmp = await mkdtemp(join(this.services.workDir, 'apply-'));
+    try {
+      const written = await writeLayer(entries, { compression: 'none', outputDir: tmp });
+      const { createReadStream } = await import('node:fs');
+      await extractLayer(createReadStream(written.path), rootfs.dir, { onWarning: (m) => log(this.services, `warning: ${m}`) });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private async beginSingleSnapshot(): Promise<void> {
+    const rootfs = await this.ensureRootfs();
+    this.singleSnapshotBase = await runStep.scan(rootfs.dir, this.snapshotIgnores(), this.services.options.snapshotMode);
+  }
+
+  private async endSingleSnapshot(): Promise<void> {
+    const rootfs = this.rootfs!;
+    const entries = await runStep.diff(rootfs.dir, this.singleSnapshotBase, this.snapshotIgnores(), this.services.options.snapshotMode);
+    if (entries.length === 0) return;
+    const layer = await this.writeEntries(entries);
+    this.layers.push(layer);
+    this.config.addDiffId(layer.diffId);
+    this.config.addHistory({ created: this.created, created_by: 'tessera single snapshot', comment: 'tessera' });
+    rootfs.markApplied(this.layers.length);
+  }
+
+  async ensureRootfs(): Promise<Rootfs> {
+    if (!this.rootfs) {
+      const started = Date.now();
+      this.rootfs = await Rootfs.create(join(this.services.workDir, `rootfs-${this.stage.index}`), (m) => log(this.services, `warning: ${m}`));
+      await this.rootfs.catchUp(this.layers);
+      this.services.timings('unpack', Date.now() - started);
+    }
+    return this.rootfs;
+  }
+
+  private snapshotIgnores(): string[] {
+    const { options } = this.services;
+    return ['/proc', '/sys', '/dev', ...(options.ignoreVarRun ? ['/var/run', '/run'] : []), ...options.ignorePaths];
+  }
+
+  /** WORKDIR creates its directory. Without a rootfs, the entry goes in a layer of its own. */
+  private async ensureWorkdir(dir: string): Promise<LayerEntry[]> {
+    if (dir === '/') return [];
+    if (this.rootfs) {
+      const { lstat } = await import('node:fs/promises');
+      const exists = await lstat(join(this.rootfs.dir, dir)).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      if (exists) return [];
+    }
+    // Owned by root, as Docker's classic builder and buildah create it.
+    return [{ path: dir.slice(1), type: 'directory', mode: 0o755, uid: 0, gid: 0 }];
+  }
+
+  private async chownIds(spec: string | undefined): Promise<{ uid: number; gid: number } | undefined> {
+    if (!spec) return undefined;
+    if (/^\d+(:\d+)?$/.test(spec)) return resolveUser(spec, {}, { purpose: 'chown' });
+    const rootfs = await this.ensureRootfs();
+    const [passwd, group] = await Promise.all([readTextOr(join(rootfs.dir, 'etc/passwd')), readTextOr(join(rootfs.dir, 'etc/group'))]);
+    return resolveUser(spec, { passwd, group }, { purpose: 'chown' });
+  }
+
+  private async copyEntries(instruction: CopyInstruction | AddInstruction): Promise<LayerEntry[]> {
+    const chown = await this.chownIds(instruction.chown);
+    const chmod = instruction.chmod !== undefined ? parseChmod(instruction.chmod, instruction) : undefined;
+    const plan = { dest: instruction.dest, workdir: this.config.workdir, chown, chmod, destIsDirectoryInImage: (p: string) => this.isDirectoryInImage(p) };
+    const entries: LayerEntry[] = [];
+    if (instruction.contents.length) {
+      entries.push(...(await planHeredocCopy(instruction.contents.map((h) => ({ name: h.name, content: h.content })), plan)));
+    }
+    if (instruction.sources.length === 0) return entries;
+    const from = instruction.kind === 'COPY' ? instruction.from : undefined;
+    const root = from ? await this.fromRoot(from) : this.services.contextRoot;
+    const ignore = from ? createIgnoreMatcher([]) : this.services.ignore;
+    const localSources = instruction.sources.filter((s) => instruction.kind !== 'ADD' || !isRemoteSource(s));
+    const resolved: ResolvedSource[] = localSources.length
+      ? await resolveCopySources({ root }, localSources, { ignore, excludes: instruction.excludes, allowWildcards: true })
+      : [];
+    const temps: string[] = [];
+    try {
+      if (instruction.kind === 'ADD') {
+        for (const src of instruction.sources.filter(isRemoteSource)) {
+          const dir = await mkdtemp(join(this.services.workDir, 'add-'));
+          temps.push(dir);
+          const file = await fetchRemote(src, dir, { checksum: instruction.checksum });
+          resolved.push(...(await resolveCopySources({ root: dir }, [posix.basename(file.path)], { ignore: createIgnoreMatcher([]) })));
+        }
+        for (let i = 0; i < resolved.length; i++) {
+          const source = resolved[i]!;
+          if (source.type !== 'file' || !localSources.includes(source.source) || instruction.unpack === false) continue;
+          if (!(await detectArchive(source.absolutePath))) continue;
+          const dir = await mkdtemp(join(this.services.workDir, 'unpack-'));
+          temps.push(dir);
+          const { createReadStream } = await import('node:fs');
+          await extractLayer(createReadStream(source.absolutePath), dir, { applyWhiteouts: false, onWarning: (m) => log(this.services, `warning: ${m}`) });
+          const [unpacked] = await resolveCopySources({ root: dir }, ['.'], { ignore: createIgnoreMatcher([]) });
+          resolved[i] = unpacked!;
+        }
+      }
+      const multiple = resolved.length > 1 || resolved.some((r) => r.wildcard);
+      const dest = multiple && !instruction.dest.endsWith('/') && resolved.length === 1 ? instruction.dest : instruction.dest;
+      entries.push(...(await planCopy(resolved, { ...plan, dest, parents: instruction.kind === 'COPY' && instruction.parents })));
+      // Layer writing streams file contents from `source`, so temporary sources must outlive it.
+      if (temps.length) return await this.materialiseEntries(entries);
+      return entries;
+    } finally {
+      await Promise.all(temps.map((t) => rm(t, { recursive: true, force: true })));
+    }
+  }
+
+  /** Entries whose sources live in temporary directories are copied to the stage work dir first. */
+  private async materialiseEntries(entries: LayerEntry[]): Promise<LayerEntry[]> {
+    const dir = await mkdtemp(join(this.services.workDir, 'sources-'));
+    const { copyFile } = await import('node:fs/promises');
+    let n = 0;
+    for (const entry of entries) {
+      if (entry.type === 'file' && entry.source) {
+        const copy = join(dir, String(n++));
+        await copyFile(entry.source, copy);
+        entry.source = copy;
+      }
+    }
+    return entries;
+  }
+
+  private async fromRoot(from: string): Promise<string> {
+    const stage = await this.services.stageByName(from);
+    if (stage) {
+      if (!stage.rootfs) {
+        stage.rootfs = await Rootfs.create(join(this.services.workDir, `rootfs-${stage.stage.index}`), (m) => log(this.services, `warning: ${m}`));
+        await stage.rootfs.catchUp(stage.layers);
+      }
+      return stage.rootfs.dir;
+    }
+    return (await this.services.imageRootfs(from)).dir;
+  }
+
+  /** Whether a path is a directory in the image so far: known only when the rootfs is unpacked. */
+  private async isDirectoryInImage(imagePath: string): Promise<boolean> {
+    if (imagePath === '/') return true;
+    if (!this.rootfs) return false;
+    const { stat } = await import('node:fs/promises');
+    // The rootfs is ours; a symlinked parent resolves inside it only if it is relative, so check with lstat chain.
+    return stat(join(this.rootfs.dir, imagePath)).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+  }
+
+  private async run(raw: Instruction, instruction: Extract<Instruction, { kind: 'RUN' }>): Promise<RunStepResult> {
+    const rootfs = await this.ensureRootfs();
+    const c = this.config;
+    const argv = instruction.command.form === 'exec' ? instruction.command.args : [...c.shell, instruction.command.script];
+    const env = new Map<string, string>();
+    for (const [k, v] of this.args) env.set(k, v);
+    for (const [k, v] of c.env) env.set(k, v);
+    if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    const [passwd, group] = await Promise.all([readTextOr(join(rootfs.dir, 'etc/passwd')), readTextOr(join(rootfs.dir, 'etc/group'))]);
+    const user = resolveUser(c.user || 'root', { passwd, group }, { purpose: 'run' });
+    return runStep.run({
+      services: this.services,
+      rootfs,
+      instruction,
+      original: raw,
+      argv,
+      env: [...env].map(([k, v]) => `${k}=${v}`),
+      cwd: c.workdir,
+      user,
+      ignore: this.snapshotIgnores(),
+      prefix: this.stepPrefix,
+      stageRoot: (name) => this.fromRoot(name),
+      snapshot: !this.services.options.singleSnapshot,
+    });
+  }
+}
+
+function runHistory(raw: Instruction, instruction: Extract<Instruction, { kind: 'RUN' }>): string {
+  return instruction.command.form === 'exec' ? `RUN ${JSON.stringify(instruction.command.args)}` : raw.original;
+}
+
+function parseChmod(text: string, instruction: Instruction): number {
+  if (!/^[0-7]{1,4}$/.test(text)) {
+    throw new TesseraError(`${instruction.file}:${instruction.line}: ${instruction.kind} --chmod=${text}: only octal modes are supported`, 'DOCKERFILE_INVALID');
+  }
+  return parseInt(text, 8);
+}
+
+async function readTextOr(path: string): Promise<string | undefined> {
+  return readFile(path, 'utf8').catch(() => undefined);
+}
+
+/** SOURCE_DATE_EPOCH (seconds) or the Unix epoch: the time reproducible builds write. */
+export function sourceDateEpoch(): Date {
+  const value = process.env.SOURCE_DATE_EPOCH;
+  const seconds = value && /^\d+$/.test(value) ? Number(value) : 0;
+  return new Date(seconds * 1000);
+}
+
+export { parseDurationNs };
