@@ -91,6 +91,9 @@ describe('tessera CLI', () => {
     expectOneLineError(await tessera(['copy', 'oci:x']), 2, /copy takes SRC DST \(got 1 argument\)/);
     expectOneLineError(await tessera(['inspect', '--platform']), 2, /--platform needs a value/);
     expectOneLineError(await tessera(['inspect', '--username', 'u', `docker://${host}/cli/app:v1`]), 2, /--username needs --password/);
+    expectOneLineError(await tessera(['inspect', '--password', 'p', `docker://${host}/cli/app:v1`]), 2, /--password needs --username/);
+    // a password left in the environment does not get in the way of anonymous access
+    expect((await tessera(['inspect', '--insecure-registry', host, `docker://${host}/cli/app:v1`], { TESSERA_PASSWORD: 'unused' })).code).toBe(0);
   });
 
   it('reports a bad reference and a missing image in one line, with a stack only under --debug', async () => {

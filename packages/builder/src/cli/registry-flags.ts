@@ -30,10 +30,10 @@ export interface RegistryFlagValues {
 /** Build the registry client the flags describe; credentials apply to the registries of `references`. */
 export function registryFromFlags(flags: ParsedFlags, references: readonly TransportReference[], log: (line: string) => void): RegistryFlagValues {
   const username = flags.string('username');
-  const password = flags.string('password');
-  if ((username === undefined) !== (password === undefined)) {
-    throw new UsageError(username === undefined ? '--password needs --username' : '--username needs --password (or TESSERA_PASSWORD)');
-  }
+  // a TESSERA_PASSWORD left in the environment is ignored without --username; a --password is not
+  const password = username === undefined ? undefined : flags.string('password');
+  if (username === undefined && flags.given.has('password')) throw new UsageError('--password needs --username');
+  if (username !== undefined && password === undefined) throw new UsageError('--username needs --password (or TESSERA_PASSWORD)');
   const options: RegistryClientOptions = {
     insecureRegistries: flags.list('insecure-registry'),
     skipTlsVerify: flags.boolean('skip-tls-verify'),
