@@ -70,6 +70,22 @@ describe('copy against a registry', () => {
     expect(archiveManifest.layers.map((l) => l.digest)).toEqual(image.layers.map((l) => l.digest));
   });
 
+  it('pushes a docker-archive that skopeo wrote (uncompressed layers) so that skopeo and umoci read it back', async () => {
+    const seed = join(work, 'archive-seed');
+    const image = await writeRandomImage(seed, 'v1', { layerCount: 2 });
+    const archive = join(work, 'skopeo-written.tar');
+    await skopeo('copy', `oci:${seed}:v1`, `docker-archive:${archive}:some/name:v1`);
+    await copyByName(`docker-archive:${archive}:some/name:v1`, `docker://${host}/from-archive/img:v1`);
+    const pushedConfig = await inspect('--config', `docker://${host}/from-archive/img:v1`);
+    expect(pushedConfig.rootfs.diff_ids).toHaveLength(2);
+    const back = join(work, 'from-archive-layout');
+    await skopeo('copy', '--src-tls-verify=false', `docker://${host}/from-archive/img:v1`, `oci:${back}:v1`);
+    await run('umoci', ['unpack', '--rootless', '--image', `${back}:v1`, join(work, 'from-archive-bundle')]);
+    expect((await stat(join(work, 'from-archive-bundle', 'rootfs', 'data.bin'))).size).toBe(4096);
+    expect(pushedConfig.rootfs).toEqual((await inspect('--config', `oci:${seed}:v1`)).rootfs);
+    expect(image.layers).toHaveLength(2);
+  });
+
   it('mounts blobs across repositories of one registry, and skips what is already there', async () => {
     const seed = join(work, 'mount-seed');
     const image = await writeRandomImage(seed, 'v1', { layerCount: 2 });

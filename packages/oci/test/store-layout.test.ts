@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyImage } from '../src/copy';
 import { sha256Digest } from '../src/digest';
 import { MediaType } from '../src/media-types';
-import { dockerArchiveDestination, dockerArchiveSource } from '../src/store/docker-archive';
+import { DOCKER_UNCOMPRESSED_LAYER, dockerArchiveDestination, dockerArchiveSource } from '../src/store/docker-archive';
 import { OciLayout, ociLayoutDestination, ociLayoutSource, REF_NAME_ANNOTATION } from '../src/store/oci-layout';
 import { indexTar } from '../src/store/tar-index';
 import type { ImageManifest } from '../src/types';
@@ -175,6 +175,7 @@ describe('docker-archive', () => {
     const source = await dockerArchiveSource(file);
     const manifest = JSON.parse((await source.getManifest()).bytes.toString()) as ImageManifest;
     expect(manifest.layers).toHaveLength(2);
+    expect(manifest.layers.map((l) => l.mediaType)).toEqual([DOCKER_UNCOMPRESSED_LAYER, DOCKER_UNCOMPRESSED_LAYER]);
     expect(manifest.config.digest).toBe(image.config.digest);
     const config = JSON.parse((await readAll(await source.openBlob(manifest.config))).toString());
     // skopeo stores layers uncompressed: each layer's digest is its diff ID

@@ -9,7 +9,7 @@ import { canonicalJsonBytes } from '../canonical-json';
 import { DigestStream, digestHex, sha256Digest } from '../digest';
 import { TesseraError } from '../errors';
 import type { ImageDestination, ImageSource } from '../image';
-import { isIndexMediaType, layerMediaType, MediaType, type Compression } from '../media-types';
+import { configMediaType, isIndexMediaType, layerMediaType, manifestMediaType, MediaType, type Compression, type MediaFamily } from '../media-types';
 import type { Descriptor, ImageManifest, RawManifest } from '../types';
 import { BlobStore } from './cas';
 import { indexTar, readTarMember, type TarMember } from './tar-index';
@@ -29,7 +29,8 @@ export type DockerArchiveSelector = string | undefined;
 
 /**
  * `docker-archive:FILE` as an image source. The archive has no manifest of its own, so one is synthesised:
- * a Docker v2 schema 2 manifest whose layers are the tar members, each digested by streaming it once.
+ * a Docker v2 schema 2 manifest whose layers are the tar members, each digested by streaming it once
+ * (an OCI manifest when a layer is zstd, which Docker's schema cannot name).
  */
 export async function dockerArchiveSource(file: string, selector?: DockerArchiveSelector): Promise<ImageSource> {
   const description = `docker-archive:${file}${selector !== undefined ? `:${selector}` : ''}`;
@@ -49,16 +50,23 @@ export async function dockerArchiveSource(file: string, selector?: DockerArchive
   const configBytes = await readTarMember(file, configMember);
   const config: Descriptor = { mediaType: MediaType.dockerConfig, digest: sha256Digest(configBytes), size: configBytes.length };
   blobs.set(config.digest, configMember);
-  const layers: Descriptor[] = [];
+  const layers: Array<Descriptor & { compression: Compression }> = [];
   for (const name of entry.Layers) {
     const layerMember = member(name);
     const { digest, compression } = await digestMember(file, layerMember);
     blobs.set(digest, layerMember);
-    layers.push({ mediaType: layerMediaType('docker', compression), digest, size: layerMember.size });
+    layers.push({ mediaType: '', digest, size: layerMember.size, compression });
   }
-  const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers };
+  // Docker's schema has no zstd layer type, so an archive with zstd layers reads as an OCI image
+  const family: MediaFamily = layers.some((l) => l.compression === 'zstd') ? 'oci' : 'docker';
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: manifestMediaType(family),
+    config: { ...config, mediaType: configMediaType(family) },
+    layers: layers.map(({ compression, ...layer }) => ({ ...layer, mediaType: archiveLayerMediaType(family, compression) })),
+  };
   const bytes = canonicalJsonBytes(manifest);
-  const raw: RawManifest = { bytes, mediaType: MediaType.dockerManifest, digest: sha256Digest(bytes) };
+  const raw: RawManifest = { bytes, mediaType: manifest.mediaType!, digest: sha256Digest(bytes) };
 
   return {
     description,
@@ -131,6 +139,16 @@ async function digestMember(file: string, member: TarMember): Promise<{ digest: 
     for await (const chunk of source) head ??= chunk.subarray(0, 4);
   });
   return { digest: hasher.digest, compression: sniffCompression(head ?? Buffer.alloc(0)) };
+}
+
+/**
+ * Docker v2 schema 2 names uncompressed layers `…rootfs.diff.tar` (skopeo and containerd accept it, and refuse
+ * OCI layer types in a Docker manifest); media-types' layerMediaType falls back to the OCI name instead.
+ */
+export const DOCKER_UNCOMPRESSED_LAYER = 'application/vnd.docker.image.rootfs.diff.tar';
+
+function archiveLayerMediaType(family: MediaFamily, compression: Compression): string {
+  return family === 'docker' && compression === 'none' ? DOCKER_UNCOMPRESSED_LAYER : layerMediaType(family, compression);
 }
 
 function sniffCompression(head: Buffer): Compression {
