@@ -22,7 +22,7 @@ const KINDS: ReadonlySet<string> = new Set<InstructionKind>([
 
 /** Whitespace as BuildKit splits FROM, EXPOSE and shell-form COPY/ADD/VOLUME arguments (no quote handling). */
 const WHITESPACE = /[\t\v\f\r ]+/;
-const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
+const STAGE_NAME = /^[a-z][a-z0-9_.-]*$/;
 const MIN_HEALTHCHECK_DURATION_NS = 1e6;
 
 interface Context {
