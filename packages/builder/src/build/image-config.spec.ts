@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseImagePath, parseDurationNs, StageConfig } from './image-config';
+import { normaliseImagePath, StageConfig } from './image-config';
 
 const base = () => ({
   architecture: 'amd64',
@@ -44,10 +44,5 @@ describe('helpers', () => {
   it('normalises image paths', () => {
     expect(normaliseImagePath('/a//b/./c/../../..')).toBe('/');
     expect(normaliseImagePath('/a/b/')).toBe('/a/b');
-  });
-  it('parses Go durations to nanoseconds', () => {
-    expect(parseDurationNs('1m30s')).toBe(90e9);
-    expect(parseDurationNs('500ms')).toBe(500e6);
-    expect(() => parseDurationNs('5x')).toThrow(/invalid duration/);
   });
 });

@@ -132,17 +132,3 @@ export function normaliseImagePath(path: string): string {
   }
   return '/' + parts.join('/');
 }
-
-/** Parses Docker's duration strings (`30s`, `1m30s`, `500ms`) into nanoseconds, as the image config stores them. */
-export function parseDurationNs(text: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
-  const unit: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    total += Number(m[1]) * unit[m[2]!]!;
-    consumed += m[0].length;
-  }
-  if (!text || consumed !== text.length) throw new Error(`invalid duration ${JSON.stringify(text)}`);
-  return Math.round(total);
-}

@@ -17,7 +17,7 @@ import { expandInstruction, parseInstructionLine, type AddInstruction, type Copy
 import { extractLayer, writeLayer, type LayerEntry } from '../layer/index';
 import type { BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
-import { StageConfig, parseDurationNs } from './image-config';
+import { StageConfig } from './image-config';
 import type { BuildOptions } from './options';
 import { Rootfs } from './rootfs';
 import { runStep, type RunStepResult } from './run-step';
@@ -453,4 +453,3 @@ export function sourceDateEpoch(): Date {
   return new Date(seconds * 1000);
 }
 
-export { parseDurationNs };

@@ -1,6 +1,7 @@
 export { DockerfileSyntaxError, ShellExpansionError } from './errors';
 export { EXPANDING_INSTRUCTIONS, expandInstruction, type ExpandedInstruction } from './expand-instruction';
 export type * from './model';
+export { parseGoDuration } from './flags';
 export { parseDockerfile, parseInstructionLine, type ParseOptions } from './parser';
 export {
   expandHeredocContent,
