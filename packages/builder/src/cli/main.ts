@@ -1,3 +1,4 @@
+import { buildCommand } from './build';
 import type { CliIo, Command } from './command';
 import { copyCommand } from './copy';
 import { formatHelp, parseFlags, UsageError, type FlagSpec } from './flags';
@@ -9,8 +10,8 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: 'debug', type: 'boolean', description: 'Show stack traces on failure' },
 ];
 
-/** Subcommands by name; the lead adds `build` here. */
-export const COMMANDS: Command[] = [copyCommand, inspectCommand];
+/** Subcommands by name. */
+export const COMMANDS: Command[] = [buildCommand, copyCommand, inspectCommand];
 
 const defaultIo: CliIo = {
   stdout: (text) => void process.stdout.write(text),
