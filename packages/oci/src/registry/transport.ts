@@ -189,6 +189,8 @@ export class Transport {
           },
           text: (limit = 1 << 20) =>
             new Promise<string>((done, failText) => {
+              // A HEAD answer has no body, and it was drained on arrival.
+              if (method === 'HEAD' || res.readableEnded) return done('');
               const chunks: Buffer[] = [];
               let size = 0;
               res.on('data', (chunk: Buffer) => {
