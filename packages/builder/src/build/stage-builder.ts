@@ -407,7 +407,7 @@ export class StageBuilder {
   private async run(raw: Instruction, instruction: Extract<Instruction, { kind: 'RUN' }>): Promise<RunStepResult> {
     const rootfs = await this.ensureRootfs();
     const c = this.config;
-    const argv = instruction.command.form === 'exec' ? instruction.command.args : [...c.shell, instruction.command.script];
+    const argv = runArgv(instruction, c.shell);
     const env = new Map<string, string>();
     for (const [k, v] of this.args) env.set(k, v);
     for (const [k, v] of c.env) env.set(k, v);
@@ -429,6 +429,26 @@ export class StageBuilder {
       snapshot: !this.services.options.singleSnapshot,
     });
   }
+}
+
+const LONE_HEREDOC = /^\s*\d*<<-?\s*(["']?)[^\s"']+\1\s*$/;
+
+/**
+ * The argv of a RUN. Heredocs follow BuildKit: a RUN that is only `<<EOF` runs the body as the script;
+ * otherwise the bodies are handed to the shell as here-documents after the command line.
+ */
+export function runArgv(instruction: Extract<Instruction, { kind: 'RUN' }>, shell: string[]): string[] {
+  const { command, heredocs } = instruction;
+  if (command.form === 'exec') return command.args;
+  if (heredocs.length === 1 && LONE_HEREDOC.test(command.script)) {
+    const body = heredocs[0]!.content;
+    const shebang = /^#!\s*(\S+)(?:[ \t]+([^\n]*))?\n/.exec(body);
+    // A shebang names the interpreter; the body goes to it as a `-c`-less script through the shell's stdin-free form.
+    if (shebang) return [...shell, `${shebang[1]}${shebang[2] ? ` ${shebang[2]}` : ''} /dev/stdin <<'TESSERA_HEREDOC_EOF'\n${body}TESSERA_HEREDOC_EOF\n`];
+    return [...shell, body];
+  }
+  if (heredocs.length === 0) return [...shell, command.script];
+  return [...shell, [command.script, ...heredocs.map((h) => `${h.content}${h.name}`)].join('\n') + '\n'];
 }
 
 function runHistory(raw: Instruction, instruction: Extract<Instruction, { kind: 'RUN' }>): string {
