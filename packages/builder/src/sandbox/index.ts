@@ -1,1 +1,2 @@
-export {};
+export { detectIsolation, type IsolationReport, type SandboxIsolation } from './isolation';
+export { runInSandbox, sandboxMountTargets, type SandboxMount, type SandboxOptions, type SandboxOverlay, type SandboxResult } from './sandbox';
