@@ -15,6 +15,8 @@ export interface TokenUser {
   password: string;
   /** Actions this user may have on every repository. */
   actions: TokenAction[];
+  /** An OAuth2 refresh token (docker's `identitytoken`) accepted for this user at POST /token. */
+  refreshToken?: string;
 }
 
 /** One request the issuer answered. */
@@ -71,21 +73,34 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Run
   const expiresIn = options.expiresIn ?? 300;
   const requests: TokenRequestRecord[] = [];
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://issuer');
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
+    // GET carries the request in the query; POST (OAuth2 refresh-token grant) in a form body.
+    let form = url.searchParams;
+    if (req.method === 'POST') {
+      let text = '';
+      for await (const chunk of req) text += String(chunk);
+      form = new URLSearchParams(text);
+    }
+    const scopes = form.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     const record: TokenRequestRecord = { method: req.method ?? '', account: undefined, scopes, granted: [], status: 200 };
     requests.push(record);
     const answer = (status: number, body: object) => {
       record.status = status;
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    if (url.pathname !== '/token' || req.method !== 'GET') return answer(404, { error: 'not found' });
-    if (url.searchParams.get('service') !== service) return answer(400, { error: 'unknown service' });
+    if (url.pathname !== '/token' || (req.method !== 'GET' && req.method !== 'POST')) return answer(404, { error: 'not found' });
+    if (form.get('service') !== service) return answer(400, { error: 'unknown service' });
 
     let user: TokenUser | undefined;
     const header = req.headers.authorization;
-    if (header) {
+    if (req.method === 'POST') {
+      const refresh = form.get('refresh_token');
+      const found = Object.entries(options.users).find(([, u]) => u.refreshToken !== undefined && u.refreshToken === refresh);
+      if (form.get('grant_type') !== 'refresh_token' || !found) return answer(401, { error: 'invalid_grant' });
+      record.account = found[0];
+      user = found[1];
+    } else if (header) {
       const m = /^Basic (.+)$/i.exec(header);
       const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
       const colon = decoded.indexOf(':');
@@ -113,7 +128,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Run
     const claims = { iss: issuer, sub: record.account ?? '', aud: service, exp: now + expiresIn, nbf: now - 5, iat: now, jti: randomBytes(8).toString('hex'), access };
     const signingInput = `${base64url(JSON.stringify(jwtHeader))}.${base64url(JSON.stringify(claims))}`;
     const token = `${signingInput}.${base64url(sign('sha256', Buffer.from(signingInput), privateKey))}`;
-    const body = options.oauthField ? { access_token: token } : { token };
+    const body = options.oauthField || req.method === 'POST' ? { access_token: token } : { token };
     answer(200, { ...body, expires_in: expiresIn, issued_at: new Date(now * 1000).toISOString() });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -105,7 +105,7 @@ describe('bearer tokens', () => {
   let registry: Awaited<ReturnType<typeof startTokenRegistry>>;
   beforeAll(async () => {
     registry = await startTokenRegistry({
-      users: { writer: { password: PASSWORD, actions: ['pull', 'push', 'delete'] }, reader: { password: PASSWORD, actions: ['pull'] } },
+      users: { writer: { password: PASSWORD, actions: ['pull', 'push', 'delete'], refreshToken: 'refresh-for-writer' }, reader: { password: PASSWORD, actions: ['pull'] } },
     });
   });
   afterAll(() => registry?.stop());
@@ -158,6 +158,22 @@ describe('bearer tokens', () => {
     expect((error as Error).message).toContain(`auth on ${registry.host}/token/app failed: UNAUTHORIZED (HTTP 401): the token service at ${new URL(registry.issuer.realm).host} rejected user "writer"`);
     expect(log.some((l) => l.startsWith('GET http://127.0.0.1') && l.includes('/token?'))).toBe(true);
     for (const text of [visible(error), log.join('\n')]) expect(text).not.toContain(WRONG);
+  });
+
+  it('trades an identity token from config.json for access tokens (OAuth2 refresh grant)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-identity-'));
+    try {
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: '', identitytoken: 'refresh-for-writer' } } }));
+      const c = new RegistryClient({ insecureRegistries: [registry.host], dockerConfig: dir, env: {} });
+      const before = registry.issuer.requests.length;
+      expect((await c.getManifest(parseReference(`${registry.host}/token/app:v1`))).mediaType).toBe(MediaType.ociManifest);
+      expect(registry.issuer.requests.slice(before)).toEqual([
+        { method: 'POST', account: 'writer', scopes: ['repository:token/app:pull'], granted: ['repository:token/app:pull'], status: 200 },
+      ]);
+      c.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('accepts `access_token` in the token response', async () => {
