@@ -3,7 +3,6 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, realpath, rm, symlink, utimes } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { TesseraError } from '@tessera/oci';
 import { decompressStream } from './compression';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './entry';
@@ -146,13 +145,11 @@ export async function extractLayer(stream: Readable, root: string, options: Extr
     // O_EXCL|O_NOFOLLOW: the target was just cleared, so anything there now is refused rather than followed.
     const handle = await open(target, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
     try {
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          stats.bytes += chunk.length;
-          done(null, chunk);
-        },
-      });
-      await pipelineAsync(content, counter, handle.createWriteStream({ autoClose: false }));
+      // Plain awaited writes: a FileHandle stream would keep the handle referenced and block close().
+      for await (const chunk of content as AsyncIterable<Buffer>) {
+        for (let offset = 0; offset < chunk.length; ) offset += (await handle.write(chunk, offset)).bytesWritten;
+        stats.bytes += chunk.length;
+      }
       if (preserveOwnership) await handle.chown(header.uid, header.gid);
       await handle.chmod(mode);
       await handle.utimes(header.mtime, header.mtime);

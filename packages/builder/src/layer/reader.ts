@@ -48,6 +48,8 @@ export function forEachTarEntry(tarBytes: Readable, onEntry: EntryHandler): Prom
     };
     parser.on('entry', (header, content, next) => {
       lastEntry = header.name;
+      // The parser reports a broken archive itself; the entry stream's copy of that error would go unhandled.
+      content.on('error', () => undefined);
       onEntry(header as TarEntryHeader, content as unknown as Readable).then(
         () => {
           content.resume();

@@ -70,7 +70,7 @@ export async function resolveInRoot(root: string, unsafePath: string, options: R
       pending = [...components(target), ...pending];
       continue;
     }
-    if (!isFinal && !stats.isDirectory()) {
+    if ((!isFinal || options.createDirectories) && !stats.isDirectory()) {
       throw new TesseraError(`cannot resolve ${JSON.stringify(unsafePath)}: /${[...resolved, part].join('/')} is not a directory`, 'NOT_A_DIRECTORY');
     }
     resolved.push(part);

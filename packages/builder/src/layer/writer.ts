@@ -61,12 +61,38 @@ export function compareEntryPaths(a: string, b: string): number {
   return left.length - right.length;
 }
 
-/** Sorts entries deterministically (stable for duplicate paths). */
+/**
+ * Sorts entries deterministically by path (stable for duplicate paths). A hardlink whose target would
+ * come later moves right after its target, since extractors need the target to exist first.
+ */
 export function sortLayerEntries(entries: readonly LayerEntry[]): LayerEntry[] {
-  return entries
+  const sorted = entries
     .map((entry, index) => ({ entry, index, key: normaliseEntryPath(entry.path) }))
-    .sort((a, b) => compareEntryPaths(a.key, b.key) || a.index - b.index)
-    .map(({ entry }) => entry);
+    .sort((a, b) => compareEntryPaths(a.key, b.key) || a.index - b.index);
+  const firstIndex = new Map<string, number>();
+  sorted.forEach(({ key }, index) => firstIndex.has(key) || firstIndex.set(key, index));
+  const waiting = new Map<string, LayerEntry[]>();
+  const result: LayerEntry[] = [];
+  const emit = (entry: LayerEntry, key: string) => {
+    result.push(entry);
+    const followers = waiting.get(key);
+    if (!followers) return;
+    waiting.delete(key);
+    for (const follower of followers) emit(follower, normaliseEntryPath(follower.path));
+  };
+  sorted.forEach(({ entry, key }, index) => {
+    if (entry.type === 'hardlink' && entry.linkTarget) {
+      const target = normaliseEntryPath(entry.linkTarget);
+      if ((firstIndex.get(target) ?? -1) > index) {
+        waiting.set(target, [...(waiting.get(target) ?? []), entry]);
+        return;
+      }
+    }
+    emit(entry, key);
+  });
+  // Hardlinks to targets that never come (e.g. in a lower layer) keep their place at the end.
+  for (const followers of waiting.values()) result.push(...followers);
+  return result;
 }
 
 function entryMtimeSeconds(entry: LayerEntry, options: Pick<WriteLayerOptions, 'mtime' | 'clampMtime'>): number {
