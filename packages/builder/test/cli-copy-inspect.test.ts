@@ -1,35 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../../tools/registry/registry';
 import { writeRandomImage, writeRandomIndex } from '../../oci/test/store-fixtures';
-
-const run = promisify(execFile);
-const repoRoot = resolve(__dirname, '../../..');
-const cli = join(repoRoot, 'packages/builder/bin/tessera.js');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function tessera(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, TESSERA_PASSWORD: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+import { ensureCliBuilt, run, tessera } from './cli-helpers';
 
 async function skopeoInspect(...args: string[]): Promise<{ Digest: string; Layers: string[]; Architecture: string }> {
   return JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', ...args])).stdout);
@@ -42,9 +18,7 @@ let indexDigest: string;
 let childDigests: string[];
 
 beforeAll(async () => {
-  // the CLI runs from dist, as installed
-  await run(join(repoRoot, 'node_modules/.bin/tsc'), ['-b', 'packages/oci', 'packages/builder'], { cwd: repoRoot }).catch(() => undefined);
-  if (!existsSync(join(repoRoot, 'packages/builder/dist/cli/main.js'))) throw new Error('tsc -b did not produce packages/builder/dist/cli/main.js');
+  await ensureCliBuilt();
   work = await mkdtemp(join(tmpdir(), 'tessera-cli-'));
   host = inject('registryHost');
   const seed = join(work, 'seed');

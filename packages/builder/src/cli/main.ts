@@ -1,3 +1,4 @@
+import { TesseraError } from '@tessera/oci';
 import { buildCommand } from './build';
 import type { CliIo, Command } from './command';
 import { copyCommand } from './copy';
@@ -76,6 +77,8 @@ export async function main(argv: string[], io: CliIo = defaultIo, commands: read
 }
 
 function oneLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  let message = error instanceof Error ? error.message : String(error);
+  const hint = error instanceof TesseraError ? error.hint : undefined;
+  if (hint && !message.includes(hint)) message += ` (${hint})`;
   return message.replace(/\s*\n\s*/g, ' ').trim() || 'failed';
 }
