@@ -57,9 +57,9 @@ function comparable(entries: LayerEntry[]) {
   return entries.map(({ path: p, type, mode, uid, gid, size, linkTarget }) => ({ path: p, type, mode, uid, gid, size, linkTarget }));
 }
 
-async function runCorpus(rootfs: string, overlay?: Parameters<typeof runInSandbox>[0]['overlay']) {
+async function runCorpus(rootfs: string, overlay?: Parameters<typeof runInSandbox>[0]['overlay'], isolation: 'auto' | 'userns' = 'auto') {
   const stderr: string[] = [];
-  const result = await runInSandbox({ rootfs, argv: ['/bin/sh', '-c', CORPUS], env: BASE_ENV, cwd: '/', uid: 0, gid: 0, network: 'none', isolation: 'auto', overlay, onStderr: (line) => stderr.push(line) });
+  const result = await runInSandbox({ rootfs, argv: ['/bin/sh', '-c', CORPUS], env: BASE_ENV, cwd: '/', uid: 0, gid: 0, network: 'none', isolation, overlay, onStderr: (line) => stderr.push(line) });
   expect(result.exitCode, stderr.join('\n')).toBe(0);
 }
 
@@ -68,11 +68,14 @@ describe('snapshots of a corpus of RUN changes', () => {
   let overlayRoot: string;
   const walk: Partial<Record<ScanMode, LayerEntry[]>> = {};
   let overlayEntries: LayerEntry[];
+  let usernsOverlayEntries: LayerEntry[];
 
   beforeAll(async () => {
     walkRoot = makeBase();
     overlayRoot = path.join(path.dirname(walkRoot), 'rootfs-overlay');
     execFileSync('cp', ['-a', '--', walkRoot, overlayRoot]);
+    const usernsRoot = path.join(path.dirname(walkRoot), 'rootfs-userns');
+    execFileSync('cp', ['-a', '--', walkRoot, usernsRoot]);
 
     const modes: ScanMode[] = ['full', 'redo', 'time'];
     const before = new Map<ScanMode, TreeState>();
@@ -81,6 +84,8 @@ describe('snapshots of a corpus of RUN changes', () => {
     for (const mode of modes) walk[mode] = diffTree(before.get(mode)!, await scanTree(walkRoot, { mode, ignore: IGNORE }));
 
     ({ entries: overlayEntries } = await withOverlay(overlayRoot, (overlay) => runCorpus(overlayRoot, overlay), { ignore: IGNORE }));
+    // In a user namespace the overlay marks opaque directories with user.overlay.opaque.
+    ({ entries: usernsOverlayEntries } = await withOverlay(usernsRoot, (overlay) => runCorpus(usernsRoot, overlay, 'userns'), { ignore: IGNORE }));
   });
   afterAll(() => {
     rmSync(path.dirname(walkRoot), { recursive: true, force: true });
@@ -88,6 +93,7 @@ describe('snapshots of a corpus of RUN changes', () => {
 
   it('gives identical entries from a full walk and from the overlay upper dir', () => {
     expect(comparable(overlayEntries)).toEqual(comparable(walk.full!));
+    expect(comparable(usernsOverlayEntries)).toEqual(comparable(walk.full!));
   });
 
   it('describes each change the way an OCI layer needs it', () => {

@@ -118,7 +118,7 @@ export async function runInSandbox(options: SandboxOptions): Promise<SandboxResu
           `upperdir=${options.overlay.upperDir}`,
           `workdir=${options.overlay.workDir}`,
           // Plain copy-ups only: a snapshot reads whole files and whole directories from the upper dir.
-          'redirect_dir=off',
+          'redirect_dir=nofollow',
           'index=off',
           'metacopy=off',
           ...(isolation === 'userns' ? ['userxattr'] : []),
