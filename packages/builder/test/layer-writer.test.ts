@@ -3,12 +3,11 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Digest } from '@tessera/oci';
 import { decompressStream, opaqueWhiteoutEntry, readLayerEntries, whiteoutEntry, writeLayer, type LayerEntry } from '../src/layer/index';
 
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+const repoRoot = path.resolve(__dirname, '../../..');
 
 function sampleEntries(sourceFile: string): LayerEntry[] {
   const base = { uid: 0, gid: 0 };

@@ -12,7 +12,7 @@ async function decode(header: Buffer) {
     next();
   });
   const done = new Promise((resolve, reject) => {
-    parser.on('finish', resolve);
+    parser.on('finish', () => resolve(undefined));
     parser.on('error', reject);
   });
   Readable.from([header, END_OF_ARCHIVE]).pipe(parser as unknown as NodeJS.WritableStream);
