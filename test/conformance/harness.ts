@@ -298,7 +298,7 @@ function isEmptyPlaceholder(path: string, entry: FsEntry, tree: Map<string, FsEn
 }
 
 function describeEntry(entry: FsEntry): string {
-  const parts = [entry.type];
+  const parts: string[] = [entry.type];
   if (entry.type !== 'symlink') parts.push(`mode=${entry.mode}`);
   parts.push(`uid=${entry.uid}`, `gid=${entry.gid}`);
   if (entry.target !== undefined) parts.push(`-> ${entry.target}`);
