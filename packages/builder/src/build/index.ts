@@ -6,3 +6,4 @@ export * from './options';
 export * from './rootfs';
 export * from './stage-builder';
 export * from './stages';
+export * from './layered';
