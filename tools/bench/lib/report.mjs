@@ -1,0 +1,42 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+const START = (id) => `<!-- bench:${id} -->`;
+const END = (id) => `<!-- /bench:${id} -->`;
+
+/** Prints a table as aligned text for the terminal. */
+export function printTable(headers, rows) {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => String(row[i]).length)));
+  const line = (cells) => cells.map((cell, i) => String(cell).padEnd(widths[i])).join('  ');
+  console.log(line(headers));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+}
+
+export function markdownTable(headers, rows) {
+  return [`| ${headers.join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
+/** One line of when, where and with what a section was measured. */
+export function environmentBlock({ machine, versions, date, options }) {
+  return [
+    `Measured ${date} on ${machine.distro}, Linux ${machine.kernel}, ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB memory; --scale ${options.scale}, --runs ${options.runs}, --seed ${options.seed}.`,
+    `Tools: ${Object.entries(versions).map(([name, version]) => `${name} ${version.replace(/^.*?version\s+/i, '')}`).join('; ')}.`,
+  ].join('\n');
+}
+
+/**
+ * Rewrites the scenario sections measured now and keeps the others as they were, in `order`.
+ * Sections are delimited by HTML comments so a later run can replace one without touching the rest.
+ */
+export function writeDocs(docPath, header, sections, order) {
+  const previous = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
+  const kept = new Map();
+  for (const id of order) {
+    const start = previous.indexOf(START(id));
+    const end = previous.indexOf(END(id));
+    if (start !== -1 && end > start) kept.set(id, previous.slice(start + START(id).length, end).trim());
+  }
+  for (const [id, markdown] of sections) kept.set(id, markdown.trim());
+  const body = order.filter((id) => kept.has(id)).map((id) => `${START(id)}\n${kept.get(id)}\n${END(id)}`);
+  writeFileSync(docPath, `${header.trim()}\n\n${body.join('\n\n')}\n`);
+}

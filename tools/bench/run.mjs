@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Tessera benchmark harness: `npm run bench -- --scenario S8,S7 --scale 1 --runs 3`. Not a test; not run in CI.
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from './lib/args.mjs';
+import { repoRoot } from './lib/dist.mjs';
+import { machineInfo, toolVersions } from './lib/machine.mjs';
+import { environmentBlock, writeDocs } from './lib/report.mjs';
+import { scenarios, scenarioOrder } from './scenarios/index.mjs';
+
+const HEADER = `# Benchmarks
+
+Measured with \`tools/bench\` (not part of CI, not tests). Every figure is the median of at least three runs; a run whose work cannot be checked (image missing from the registry, wrong layer count, wrong snapshot) fails the harness instead of being reported. Each section below says when, on what machine and with which tool versions it was measured, so sections from different runs can sit side by side.
+
+Reproduce (Node 22 from the repository, after a build):
+
+\`\`\`sh
+export PATH=$PWD/node_modules/.bin:$PATH
+npx tsc -b packages/oci packages/builder packages/nx
+npm run bench -- --scenario ${scenarioOrder.join(',')} --scale 1 --runs 3
+\`\`\`
+
+Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--no-docs\` (print only). Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.`;
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2), {
+    scenario: scenarioOrder.join(','),
+    scale: 1,
+    runs: 3,
+    seed: 1,
+    'work-dir': join(tmpdir(), 'tessera-bench'),
+    'no-docs': false,
+  });
+  if (Number(process.versions.node.split('.')[0]) < 22) throw new Error(`Node 22 is needed (this is ${process.version}): export PATH=${repoRoot}/node_modules/.bin:$PATH`);
+  if (options.runs < 3) throw new Error('--runs must be at least 3: every figure is a median of three or more runs');
+  const selected = options.scenario.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean);
+  for (const id of selected) if (!scenarios[id]) throw new Error(`unknown scenario ${id}; known: ${scenarioOrder.join(', ')}`);
+  mkdirSync(options['work-dir'], { recursive: true });
+
+  const environment = { machine: machineInfo(), versions: await toolVersions(repoRoot), date: new Date().toISOString().slice(0, 10), options };
+  const log = (line) => console.error(line);
+  log(environmentBlock(environment));
+  const sections = new Map();
+  const failures = [];
+  for (const id of scenarioOrder.filter((id) => selected.includes(id))) {
+    console.log(`\n== ${scenarios[id].title}`);
+    try {
+      const { markdown } = await scenarios[id].run({ options, log, environment });
+      sections.set(id, `${markdown}\n\n${environmentBlock(environment)}`);
+    } catch (error) {
+      failures.push(id);
+      console.error(`${id} failed; nothing is reported for it:\n${error.stack ?? error}`);
+    }
+  }
+  if (!options['no-docs'] && sections.size > 0) {
+    writeDocs(join(repoRoot, 'docs/benchmarks.md'), HEADER, sections, scenarioOrder);
+    log(`\nwrote docs/benchmarks.md (${[...sections.keys()].join(', ')})`);
+  }
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  console.error(error.message ?? error);
+  process.exitCode = 1;
+});
