@@ -4,3 +4,4 @@ export * from './layer/index';
 export * from './sandbox/index';
 export * from './snapshot/index';
 export * from './build/index';
+export * from './cache/index';

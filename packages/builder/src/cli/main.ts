@@ -1,5 +1,6 @@
 import { TesseraError } from '@tessera/oci';
 import { buildCommand } from './build';
+import { cacheCommand } from './cache';
 import type { CliIo, Command } from './command';
 import { copyCommand } from './copy';
 import { formatHelp, parseFlags, UsageError, type FlagSpec } from './flags';
@@ -12,7 +13,7 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
 ];
 
 /** Subcommands by name. */
-export const COMMANDS: Command[] = [buildCommand, copyCommand, inspectCommand];
+export const COMMANDS: Command[] = [buildCommand, copyCommand, inspectCommand, cacheCommand];
 
 const defaultIo: CliIo = {
   stdout: (text) => void process.stdout.write(text),
