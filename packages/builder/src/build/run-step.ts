@@ -4,8 +4,8 @@ import { TesseraError } from '@tessera/oci';
 import type { ResolvedUser } from '../context/index';
 import type { Instruction, RunInstruction } from '../dockerfile/index';
 import type { LayerEntry } from '../layer/index';
-import { runInSandbox, type SandboxMount } from '../sandbox/index';
-import { diffTree, scanTree, type TreeState } from '../snapshot/index';
+import { detectIsolation, runInSandbox, type SandboxMount, type SandboxOptions, type SandboxResult } from '../sandbox/index';
+import { chooseSnapshotter, diffTree, scanTree, withOverlay, type SnapshotterChoice, type TreeState } from '../snapshot/index';
 import type { SnapshotMode } from './options';
 import type { Rootfs } from './rootfs';
 import type { StageServices } from './stage-builder';
@@ -33,6 +33,26 @@ export interface RunStepResult {
 /** Snapshot state kept per rootfs directory, so consecutive RUNs scan once each. */
 const lastState = new WeakMap<Rootfs, { layers: number; state: TreeState }>();
 
+/** The snapshot method, chosen once per build and logged with the reason. */
+const snapshotters = new WeakMap<object, Promise<SnapshotterChoice>>();
+
+function snapshotterFor(services: StageServices): Promise<SnapshotterChoice> {
+  let choice = snapshotters.get(services.options);
+  if (!choice) {
+    const { options } = services;
+    choice = (async () => {
+      const isolation = await detectIsolation();
+      // A forced isolation may differ from what auto picks; overlay needs mounts in that sandbox.
+      const chosen = await chooseSnapshotter({ mode: options.snapshotMode, overlayAllowed: isolation.overlayAllowed && !options.singleSnapshot });
+      options.log(`sandbox: ${isolation.reason}`);
+      options.log(`snapshots: ${chosen.reason}`);
+      return chosen;
+    })();
+    snapshotters.set(services.options, choice);
+  }
+  return choice;
+}
+
 /** RUN: the command in a sandbox over the stage's rootfs, then the changed paths as layer entries. */
 export const runStep = {
   scan(root: string, ignore: string[], mode: SnapshotMode): Promise<TreeState> {
@@ -46,7 +66,7 @@ export const runStep = {
 
   async run(request: RunStepRequest): Promise<RunStepResult> {
     const { services, rootfs, instruction, original } = request;
-    const { options } = services;
+    const { options, workDir } = services;
     const mode = options.snapshotMode;
     const mounts: SandboxMount[] = [];
     const temps: string[] = [];
@@ -55,16 +75,7 @@ export const runStep = {
       const ignore = [...request.ignore, ...mounts.map((m) => m.target)];
       await mkdir(join(rootfs.dir, request.cwd), { recursive: true });
 
-      let before: TreeState | undefined;
-      if (request.snapshot) {
-        const cached = lastState.get(rootfs);
-        const started = Date.now();
-        before = cached && cached.layers === rootfs.layerCount ? cached.state : await scanTree(rootfs.dir, { ignore, mode });
-        services.timings('snapshot', Date.now() - started);
-      }
-
-      const started = Date.now();
-      const result = await runInSandbox({
+      const sandbox: SandboxOptions = {
         rootfs: rootfs.dir,
         argv: request.argv,
         env: request.env,
@@ -78,17 +89,36 @@ export const runStep = {
         timeoutMs: options.runTimeoutMs,
         onStdout: (line) => options.log(`${request.prefix} | ${line}`),
         onStderr: (line) => options.log(`${request.prefix} | ${line}`),
-      });
-      services.timings('run', Date.now() - started);
-      if (result.exitCode !== 0) {
-        const how = result.signal ? `was killed by ${result.signal}` : `returned a non-zero code: ${result.exitCode}`;
+      };
+      const check = (result: SandboxResult) => {
+        if (result.exitCode === 0 && !result.timedOut) return;
+        const how = result.timedOut
+          ? `did not finish within --run-timeout`
+          : result.signal
+            ? `was killed by ${result.signal}`
+            : `returned a non-zero code: ${result.exitCode}`;
         throw new TesseraError(`${original.file}:${original.line}: RUN ${JSON.stringify(request.argv.join(' '))} ${how}`, 'RUN_FAILED');
+      };
+
+      if (!request.snapshot) {
+        check(await timed(services, 'run', () => runInSandbox(sandbox)));
+        return { entries: [] };
       }
-      if (!before) return { entries: [] };
-      const snapStarted = Date.now();
-      const after = await scanTree(rootfs.dir, { ignore, mode });
+      const snapshotter = await snapshotterFor(services);
+      if (snapshotter.kind === 'overlay') {
+        // The RUN writes to an overlay upper dir; its contents are the change set, then merged into the rootfs.
+        const { result, entries } = await timed(services, 'run', () =>
+          withOverlay(rootfs.dir, (overlay) => runInSandbox({ ...sandbox, overlay }), { ignore, parentDir: workDir }),
+        );
+        check(result);
+        lastState.delete(rootfs);
+        return { entries };
+      }
+      const cached = lastState.get(rootfs);
+      const before = cached && cached.layers === rootfs.layerCount ? cached.state : await timed(services, 'snapshot', () => scanTree(rootfs.dir, { ignore, mode }));
+      check(await timed(services, 'run', () => runInSandbox(sandbox)));
+      const after = await timed(services, 'snapshot', () => scanTree(rootfs.dir, { ignore, mode }));
       const entries = diffTree(before, after);
-      services.timings('snapshot', Date.now() - snapStarted);
       lastState.set(rootfs, { layers: rootfs.layerCount + (entries.length ? 1 : 0), state: after });
       return { entries };
     } finally {
@@ -96,6 +126,15 @@ export const runStep = {
     }
   },
 };
+
+async function timed<T>(services: StageServices, phase: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await work();
+  } finally {
+    services.timings(phase, Date.now() - started);
+  }
+}
 
 async function prepareMount(mount: RunInstruction['mounts'][number], request: RunStepRequest, temps: string[]): Promise<SandboxMount> {
   const { options, workDir } = request.services;
