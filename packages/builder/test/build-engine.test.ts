@@ -131,6 +131,122 @@ describe('buildImage', () => {
     const b = await build(dir, { noPush: true, reproducible: true });
     expect(a.digest).toBe(b.digest);
   });
+
+  it('runs ONBUILD triggers of the base, sets base annotations, adds --label and writes the digest files', async () => {
+    const parentDir = await context({ Dockerfile: 'ARG BASE\nFROM ${BASE}\nONBUILD COPY marker.txt /onbuild-marker.txt\nONBUILD RUN echo triggered > /triggered\n' });
+    const parentRef = `${registry()}/engine/parent:1`;
+    await build(parentDir, { destinations: [parentRef] });
+    // skopeo's parsed config drops Docker's OnBuild; read the raw config blob.
+    const rawConfig = async (ref: string) => JSON.parse((await runCommand('skopeo', ['inspect', '--config', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout);
+    expect((await rawConfig(parentRef)).config.OnBuild).toEqual(['COPY marker.txt /onbuild-marker.txt', 'RUN echo triggered > /triggered']);
+
+    const dir = await context({ Dockerfile: `FROM ${parentRef}\nCMD ["cat", "/onbuild-marker.txt", "/triggered"]\n`, 'marker.txt': 'from child context\n' });
+    const ref = `${registry()}/engine/child:2`;
+    const files = { digest: join(work, 'digest'), withDigest: join(work, 'name-digest'), tagDigest: join(work, 'name-tag-digest') };
+    const result = await build(dir, {
+      destinations: [ref],
+      labels: { team: 'platform' },
+      digestFile: files.digest,
+      imageNameWithDigestFile: files.withDigest,
+      imageNameTagWithDigestFile: files.tagDigest,
+    });
+    const config = await rawConfig(ref);
+    expect(config.config.OnBuild ?? null).toBeNull();
+    expect(config.config.Labels).toEqual({ team: 'platform' });
+    const manifest = await skopeoInspect(ref, 'raw');
+    expect(manifest.annotations['org.opencontainers.image.base.name']).toBe(`${registry()}/engine/parent:1`);
+    expect(manifest.annotations['org.opencontainers.image.base.digest']).toMatch(/^sha256:/);
+    expect(await readFile(files.digest, 'utf8')).toBe(result.digest);
+    expect(await readFile(files.withDigest, 'utf8')).toBe(`${registry()}/engine/child@${result.digest}\n`);
+    expect(JSON.parse(await readFile(files.tagDigest, 'utf8'))).toEqual([{ image: `${registry()}/engine/child`, tag: '2', digest: result.digest }]);
+    const image = await pullAndUnpack(ref);
+    try {
+      const run = await runInRootfs(image.rootfs, image.process.args!, { env: image.process.env });
+      expect(run.stdout).toBe('from child context\ntriggered\n');
+    } finally {
+      await image.remove();
+    }
+  });
+
+  it('makes one layer per stage with --single-snapshot', async () => {
+    const dir = await context({
+      Dockerfile: 'ARG BASE\nFROM ${BASE}\nRUN echo a > /a\nCOPY b.txt /b\nRUN echo c > /c && rm /bin/vi\n',
+      'b.txt': 'b\n',
+    });
+    const ref = `${registry()}/engine/single:1`;
+    await build(dir, { destinations: [ref], singleSnapshot: true });
+    const baseLayers = (await skopeoInspect(base, 'raw')).layers.length;
+    expect((await skopeoInspect(ref, 'raw')).layers).toHaveLength(baseLayers + 1);
+    const image = await pullAndUnpack(ref);
+    try {
+      expect(await readFile(join(image.rootfs, 'a'), 'utf8')).toBe('a\n');
+      expect(await readFile(join(image.rootfs, 'b'), 'utf8')).toBe('b\n');
+      expect(await readFile(join(image.rootfs, 'c'), 'utf8')).toBe('c\n');
+      await expect(readFile(join(image.rootfs, 'bin/vi'))).rejects.toThrow();
+    } finally {
+      await image.remove();
+    }
+  });
+
+  it('keeps RUN cache mounts between builds and out of the image, and binds files from another stage', async () => {
+    const cacheDir = join(work, 'cache');
+    const dir = await context({
+      Dockerfile: [
+        'ARG BASE',
+        'FROM ${BASE} AS tools',
+        'RUN echo tool-output > /tool.txt',
+        'FROM ${BASE}',
+        'RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/runs && wc -l < /var/cache/app/runs > /runs-seen',
+        'RUN --mount=type=bind,from=tools,source=/tool.txt,target=/mnt/tool.txt cp /mnt/tool.txt /copied.txt',
+      ].join('\n'),
+    });
+    const layout = join(work, 'mounts-layout');
+    await build(dir, { noPush: true, cacheDir, ociLayoutPath: layout });
+    await build(dir, { noPush: true, cacheDir, ociLayoutPath: layout });
+    const bundle = join(work, 'mounts-bundle');
+    await runCommand('umoci', ['unpack', '--image', `${layout}:latest`, bundle]);
+    expect((await readFile(join(bundle, 'rootfs/runs-seen'), 'utf8')).trim()).toBe('2');
+    expect(await readFile(join(bundle, 'rootfs/copied.txt'), 'utf8')).toBe('tool-output\n');
+    await expect(readFile(join(bundle, 'rootfs/var/cache/app/runs'))).rejects.toThrow();
+    await expect(readFile(join(bundle, 'rootfs/mnt/tool.txt'))).rejects.toThrow();
+  });
+
+  it('ADD unpacks local archives and fetches URLs checked with --checksum', async () => {
+    const dir = await context({ 'payload/inner.txt': 'inside the archive\n', 'served.txt': 'served over http\n' });
+    await runCommand('tar', ['-czf', join(dir, 'payload.tar.gz'), '-C', join(dir, 'payload'), '.']);
+    const { createServer } = await import('node:http');
+    const body = 'served over http\n';
+    const server = createServer((_req, res) => res.end(body)).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const port = (server.address() as { port: number }).port;
+    const { createHash } = await import('node:crypto');
+    const checksum = 'sha256:' + createHash('sha256').update(body).digest('hex');
+    try {
+      await writeFile(
+        join(dir, 'Dockerfile'),
+        `FROM scratch\nADD payload.tar.gz /unpacked/\nADD --checksum=${checksum} http://127.0.0.1:${port}/files/remote.txt /remote/\n`,
+      );
+      const layout = join(work, 'add-layout');
+      await build(dir, { noPush: true, ociLayoutPath: layout });
+      const bundle = join(work, 'add-bundle');
+      await runCommand('umoci', ['unpack', '--image', `${layout}:latest`, bundle]);
+      expect(await readFile(join(bundle, 'rootfs/unpacked/inner.txt'), 'utf8')).toBe('inside the archive\n');
+      expect(await readFile(join(bundle, 'rootfs/remote/remote.txt'), 'utf8')).toBe(body);
+
+      await writeFile(join(dir, 'Dockerfile'), `FROM scratch\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/x.txt /x.txt\n`);
+      await expect(build(dir, { noPush: true })).rejects.toThrow(/does not match|checksum/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('writes a docker-archive that skopeo reads', async () => {
+    const dir = await context({ Dockerfile: 'ARG BASE\nFROM ${BASE}\nCOPY a.txt /a.txt\n', 'a.txt': 'A\n' });
+    const tarPath = join(work, 'image.tar');
+    await build(dir, { noPush: true, tarPath, destinations: [`${registry()}/engine/archived:1`] });
+    const { stdout } = await runCommand('skopeo', ['inspect', `docker-archive:${tarPath}`]);
+    expect(JSON.parse(stdout).Layers.length).toBeGreaterThan(1);
+  });
 });
 
 /** GETs of these blobs in the registry's access log (mounts and HEADs move no bytes). */
