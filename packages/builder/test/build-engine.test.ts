@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pullAndUnpack, pushBusyboxBase, runCommand, runInRootfs, skopeoInspect } from '../../../tools/images/index';
 import { startRegistry, type RunningRegistry } from '../../../tools/registry/registry';
 import { buildImage, defaultBuildOptions, type BuildOptions } from '../src/index';
+import { writeContext } from './cli-helpers';
 
 let own: RunningRegistry;
 const registry = () => own.host;
@@ -12,14 +13,7 @@ let work: string;
 let base: string;
 const logs: string[] = [];
 
-async function context(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(work, 'ctx-'));
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(dir, name, '..'), { recursive: true });
-    await writeFile(join(dir, name), content);
-  }
-  return dir;
-}
+const context = (files: Record<string, string>) => writeContext(work, files);
 
 function build(dir: string, overrides: Partial<BuildOptions> = {}) {
   return buildImage(

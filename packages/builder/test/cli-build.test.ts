@@ -1,23 +1,16 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pushBusyboxBase } from '../../../tools/images/index';
-import { ensureCliBuilt, run, tessera } from './cli-helpers';
+import { ensureCliBuilt, run, tessera, writeContext } from './cli-helpers';
 
 let work: string;
 let host: string;
 let base: string;
 
-async function context(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(work, 'ctx-'));
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(join(dir, name, '..'), { recursive: true });
-    await writeFile(join(dir, name), content);
-  }
-  return dir;
-}
+const context = (files: Record<string, string>) => writeContext(work, files);
 
 const build = (dir: string, ...flags: string[]) =>
   tessera(['build', '--context', dir, '--insecure-registry', host, '--build-arg', `BASE=${base}`, ...flags]);

@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -30,4 +31,14 @@ export function tessera(args: string[], env: Record<string, string> = {}, cwd = 
     child.on('error', fail);
     child.on('close', (code) => done({ code, stdout, stderr }));
   });
+}
+
+/** Writes a build context of small text files into a new directory under `parent`. */
+export async function writeContext(parent: string, files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(parent, 'ctx-'));
+  for (const [name, content] of Object.entries(files)) {
+    await mkdir(join(dir, name, '..'), { recursive: true });
+    await writeFile(join(dir, name), content);
+  }
+  return dir;
 }
