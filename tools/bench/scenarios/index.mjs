@@ -1,5 +1,6 @@
+import { compression } from './compression.mjs';
 import { s7 } from './s7-snapshot.mjs';
 import { s8 } from './s8-push.mjs';
 
-export const scenarios = { S8: s8, S7: s7 };
-export const scenarioOrder = ['S8', 'S7'];
+export const scenarios = { S8: s8, S7: s7, COMPRESSION: compression };
+export const scenarioOrder = ['S8', 'S7', 'COMPRESSION'];
