@@ -26,7 +26,8 @@ export function cachingImageSource(source: ImageSource, store: BlobStore, option
     });
     upstream.on('error', (e) => {
       toStore.destroy(e);
-      toCaller.destroy(e);
+      // The caller hears of the failure once the partial copy is gone.
+      void stored.finally(() => toCaller.destroy(e));
     });
     stored = store
       .put(toStore, { digest: descriptor.digest, size: descriptor.size })
