@@ -12,6 +12,22 @@ export * from './sync/expected-block';
 export { initGenerator } from './generators/init/init';
 export { configurationGenerator, detectProjectRuntime, writeProjectImageConfig, DEFAULT_BASE_IMAGES } from './generators/configuration/configuration';
 export { default as syncGenerator, syncModuleBlocks } from './generators/sync/sync';
-export { default as imageExecutor, resolveImageRequest } from './executors/image/impl';
-export { buildProjectImage, type ProjectImageRequest } from './executors/image/build';
+export { default as imageExecutor, resolveImageRequest, buildTask, loadProjectFiles } from './executors/image/impl';
+export { default as imageBatchExecutor } from './executors/image/batch';
+export {
+  buildProjectImage,
+  layeredConfig,
+  pinFromLines,
+  shouldPush,
+  type BuildServices,
+  type ImageBuildReport,
+  type ImageLayerReport,
+  type ImageStatus,
+  type ProjectImageRequest,
+} from './executors/image/build';
+export { BuildSession, canonicalRepository, type BuildSessionOptions, type UploadStats } from './executors/image/session';
+export { hashParts, imageInputHash, tesseraVersion, type ImageInputs } from './executors/image/input-hash';
+export { concreteLayers, workspacePackageLinks, type ConcreteLayer, type ProjectFiles } from './executors/image/layer-sources';
+export { imageCacheTag, LocalCache, layoutHasTags } from './executors/image/caches';
+export { formatBytes, summaryLine } from './executors/image/summary';
 export type { ImageExecutorOptions } from './executors/image/schema';

@@ -64,6 +64,11 @@ export interface ProjectImageConfig {
   /** Container entrypoint and command in layered mode. */
   entrypoint?: string[];
   cmd?: string[];
+  /** Layered mode: environment variables, user, exposed ports (`8080`, `53/udp`) and labels of the image config. */
+  env?: Record<string, string>;
+  user?: string;
+  ports?: string[];
+  labels?: Record<string, string>;
 }
 
 export const CONFIG_KEY = 'tessera';

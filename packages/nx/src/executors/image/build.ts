@@ -1,5 +1,27 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ProjectGraph } from '@nx/devkit';
+import {
+  assembleLayeredImage,
+  buildImage,
+  defaultBuildOptions,
+  layerEntriesFromFiles,
+  sourceDateEpoch,
+  writeReproducibleLayer,
+  type BuiltImage,
+  type LayeredConfig,
+  type LayeredLayer,
+} from '@tessera/builder';
+import { copyImage, formatPlatform, ociLayoutDestination, parseReference, registryImageSource, type ImageReference } from '@tessera/oci';
 import type { LayerPlan } from '../../planning/layers';
+import type { ProjectImageConfig } from '../../plugins/options';
+import { parseFromImages, repositoryOf } from '../../plugins/dockerfile-from';
+import { imageCacheTag, LocalCache, layoutHasTags, writeJsonAtomically } from './caches';
+import { imageInputHash, hashParts, type ImageInputs } from './input-hash';
+import { concreteLayers, type ProjectFiles } from './layer-sources';
 import type { ImageExecutorOptions } from './schema';
+import type { BuildSession, UploadStats } from './session';
 
 /** What the executor asks the build engine for. */
 export interface ProjectImageRequest {
@@ -15,11 +37,338 @@ export interface ProjectImageRequest {
   dockerfile?: string;
   /** Layered mode: the layer plan. */
   plan?: LayerPlan;
+  /** The project's `"tessera"` block (config changes in layered mode). */
+  config?: ProjectImageConfig;
+  /** Workspace projects of the module closure (Dockerfile mode hashes their files when Nx gave no task hash). */
+  closure?: string[];
 }
 
-/** The seam to @tessera/builder. The lead wires it; until then it refuses to pretend. */
-export async function buildProjectImage(request: ProjectImageRequest, options: ImageExecutorOptions): Promise<void> {
-  void request;
-  void options;
-  throw new Error('not wired yet');
+/** What the build shares with other builds of the run, and what it reads from Nx. */
+export interface BuildServices {
+  session: BuildSession;
+  graph: ProjectGraph;
+  /** Nx's file map of the workspace projects (file and content hash); sources layers use it when present. */
+  projectFiles?: ProjectFiles;
+  log: (line: string) => void;
+}
+
+export type ImageStatus = 'built' | 'unchanged' | 'failed';
+
+export interface ImageLayerReport {
+  description: string;
+  digest: string;
+  size: number;
+  /** Written in this run (not taken from the layer cache). */
+  rebuilt: boolean;
+}
+
+/** One image's outcome: printed as the summary line and written to `dist/images/<project>/image.json`. */
+export interface ImageBuildReport {
+  project: string;
+  status: ImageStatus;
+  repository: string;
+  tags: string[];
+  digest?: string;
+  inputHash?: string;
+  mode: 'layered' | 'dockerfile';
+  pushed: boolean;
+  /** Layered mode: the layers this build appends to the base. */
+  layers: ImageLayerReport[];
+  layersRebuilt: number;
+  layersTotal: number;
+  bytesUploaded: number;
+  blobsUploaded: number;
+  blobsMounted: number;
+  durationMs: number;
+  error?: string;
+}
+
+const LAYER_WRITE_CONCURRENCY = 2;
+
+/**
+ * Builds one project's image (or finds it unchanged), pushes it or writes an OCI layout, and records the
+ * outcome in `dist/images/<project>/image.json`. Never throws: a failure is a report with status `failed`.
+ */
+export async function buildProjectImage(request: ProjectImageRequest, options: ImageExecutorOptions, services: BuildServices): Promise<ImageBuildReport> {
+  const started = Date.now();
+  const push = shouldPush(request.repository, options);
+  const outputDir = join(request.workspaceRoot, 'dist', 'images', request.projectName);
+  const cache = new LocalCache(resolve(request.workspaceRoot, options.cacheDir ?? join('.tessera', 'cache')));
+  const stats: UploadStats = { uploaded: 0, bytes: 0, mounted: 0 };
+  const report: ImageBuildReport = {
+    project: request.projectName,
+    status: 'failed',
+    repository: request.repository,
+    tags: request.tags,
+    mode: request.plan ? 'layered' : 'dockerfile',
+    pushed: push,
+    layers: [],
+    layersRebuilt: 0,
+    layersTotal: 0,
+    bytesUploaded: 0,
+    blobsUploaded: 0,
+    blobsMounted: 0,
+    durationMs: 0,
+  };
+  const finish = async (status: ImageStatus): Promise<ImageBuildReport> => {
+    Object.assign(report, { status, bytesUploaded: stats.bytes, blobsUploaded: stats.uploaded, blobsMounted: stats.mounted, durationMs: Date.now() - started });
+    await writeJsonAtomically(join(outputDir, 'image.json'), imageRecord(report));
+    return report;
+  };
+  try {
+    return await buildOrSkip(request, options, services, { push, outputDir, cache, stats, report, finish });
+  } catch (error) {
+    report.error = error instanceof Error ? error.message : String(error);
+    return finish('failed');
+  }
+}
+
+interface BuildState {
+  push: boolean;
+  outputDir: string;
+  cache: LocalCache;
+  stats: UploadStats;
+  report: ImageBuildReport;
+  finish: (status: ImageStatus) => Promise<ImageBuildReport>;
+}
+
+async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorOptions, services: BuildServices, state: BuildState): Promise<ImageBuildReport> {
+  const { push, outputDir, cache, stats, report, finish } = state;
+  const repository = parseReference(request.repository);
+  const cacheRepository = parseReference(options.cacheRepo ?? request.repository);
+  const skip = options.skipUnchanged !== false;
+
+  const prepared = request.plan
+    ? await prepareLayered(request, request.plan, services)
+    : await prepareDockerfile(request, options, services);
+  report.inputHash = prepared.inputHash;
+  report.layersTotal = prepared.layerCount;
+
+  if (skip) {
+    const existing = push
+      ? await findInCacheRepo(services, cacheRepository, prepared.inputHash)
+      : await findInLocalCache(cache, outputDir, prepared.inputHash, request.tags);
+    if (existing) {
+      report.digest = existing;
+      if (push) await applyMissingTags(services, cacheRepository, existing, repository, request.tags, stats);
+      services.session.recordBuilt(request.repository, existing);
+      return finish('unchanged');
+    }
+  }
+
+  const workDir = await mkdtemp(join(tmpdir(), 'tessera-nx-'));
+  try {
+    const image = await prepared.build(cache, workDir, report);
+    report.digest = image.digest;
+    if (push) {
+      const destination = services.session.destination(repository, stats);
+      await copyImage(image, destination, { tags: request.tags });
+      const cacheTag = imageCacheTag(prepared.inputHash);
+      await copyImage(image, services.session.destination(cacheRepository, stats), { tags: [cacheTag] });
+    } else {
+      const layout = await ociLayoutDestination(outputDir);
+      await copyImage(image, layout, { tags: request.tags });
+      await layout.close?.();
+      await cache.writeImage(prepared.inputHash, image.digest);
+    }
+    services.session.recordBuilt(request.repository, image.digest);
+    return await finish('built');
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Push unless told otherwise when the repository names a registry; `api` alone is written as a layout. */
+export function shouldPush(repository: string, options: Pick<ImageExecutorOptions, 'push' | 'registry'>): boolean {
+  if (options.push !== undefined) return options.push;
+  if (options.registry) return true;
+  const first = repository.split('/')[0];
+  return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+}
+
+interface PreparedBuild {
+  inputHash: string;
+  layerCount: number;
+  build(cache: LocalCache, workDir: string, report: ImageBuildReport): Promise<BuiltImage>;
+}
+
+async function prepareLayered(request: ProjectImageRequest, plan: LayerPlan, services: BuildServices): Promise<PreparedBuild> {
+  const { session } = services;
+  const baseDigest = await session.baseDigest(plan.base);
+  const layers = await concreteLayers(plan, services.graph, request.workspaceRoot, services.projectFiles);
+  const config = layeredConfig(plan, request.config);
+  const mtime = sourceDateEpoch();
+  const inputs: ImageInputs = {
+    mode: 'layered',
+    baseDigests: { [plan.base]: baseDigest },
+    platform: formatPlatform(session.platform),
+    layerHashes: layers.map((layer) => layer.hash),
+    config,
+    sourceDateEpoch: String(mtime.getTime()),
+  };
+  return {
+    inputHash: imageInputHash(inputs),
+    layerCount: layers.length,
+    async build(cache, _workDir, report) {
+      const written: LayeredLayer[] = new Array(layers.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < layers.length) {
+          const index = next++;
+          const layer = layers[index];
+          let record = await cache.readLayer(layer.hash);
+          const rebuilt = !record;
+          if (!record) {
+            const entries = [...(await layerEntriesFromFiles(layer.files)), ...layer.extraEntries];
+            record = await writeReproducibleLayer(entries, { outputDir: cache.blobDir, mtime });
+            await cache.writeLayer(layer.hash, record);
+          }
+          written[index] = { description: layer.description, written: record };
+          report.layers[index] = { description: layer.description, digest: record.digest, size: record.size, rebuilt };
+        }
+      };
+      await Promise.all(Array.from({ length: LAYER_WRITE_CONCURRENCY }, worker));
+      report.layersRebuilt = report.layers.filter((layer) => layer.rebuilt).length;
+      const base = await session.resolveBase(plan.base, baseDigest);
+      return assembleLayeredImage(base, written, config, { created: mtime });
+    },
+  };
+}
+
+/** The config changes of a layered image, from the project's `"tessera"` block; keys in a fixed order (they are hashed). */
+export function layeredConfig(plan: LayerPlan, config: ProjectImageConfig | undefined): LayeredConfig {
+  const defaults: Record<string, string> = plan.runtime === 'node' ? { NODE_ENV: 'production' } : plan.runtime === 'python' ? { PYTHONUNBUFFERED: '1' } : {};
+  const env = { ...defaults, ...config?.env };
+  const sorted = (record: Record<string, string> | undefined) =>
+    record && Object.keys(record).length ? Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key]])) : undefined;
+  const result: LayeredConfig = { workdir: plan.workdir };
+  const sortedEnv = sorted(env);
+  if (sortedEnv) result.env = sortedEnv;
+  if (config?.user !== undefined) result.user = config.user;
+  if (config?.entrypoint) result.entrypoint = config.entrypoint;
+  if (config?.cmd) result.cmd = config.cmd;
+  if (config?.ports?.length) result.ports = [...config.ports].sort();
+  const labels = sorted(config?.labels);
+  if (labels) result.labels = labels;
+  return result;
+}
+
+async function prepareDockerfile(request: ProjectImageRequest, options: ImageExecutorOptions, services: BuildServices): Promise<PreparedBuild> {
+  const { session } = services;
+  const dockerfile = request.dockerfile!;
+  const text = await readFile(join(request.workspaceRoot, dockerfile), 'utf8');
+  const froms = parseFromImages(text);
+  const baseDigests: Record<string, string> = {};
+  for (const from of froms) baseDigests[from.image] = await session.baseDigest(from.image);
+  const buildArgs: Record<string, string> = {};
+  const inputs: ImageInputs = {
+    mode: 'dockerfile',
+    baseDigests,
+    platform: formatPlatform(session.platform),
+    dockerfileText: text,
+    buildArgs,
+    sourcesHash: request.inputsHash ?? closureFilesHash(request, services),
+    sourceDateEpoch: String(sourceDateEpoch().getTime()),
+  };
+  return {
+    inputHash: imageInputHash(inputs),
+    layerCount: 0,
+    async build(_cache, workDir) {
+      // FROM lines are pinned to the digests hashed above, so a workspace base just built is used exactly.
+      const pinnedDockerfile = join(workDir, 'Dockerfile');
+      await writeFile(pinnedDockerfile, pinFromLines(text, baseDigests));
+      const result = await buildImage(
+        defaultBuildOptions({
+          context: request.workspaceRoot,
+          dockerfile: pinnedDockerfile,
+          noPush: true,
+          workDir: join(workDir, 'build'),
+          reproducible: true,
+          buildArgs,
+          platform: session.platform,
+          insecureRegistries: options.insecureRegistries ?? [],
+          log: services.log,
+        }),
+      );
+      return result.image;
+    },
+  };
+}
+
+/**
+ * The Dockerfile with each FROM image that has a resolved digest rewritten to `repository@digest`.
+ * Only the image word on the FROM line changes; flags, `AS name` and other lines stay as written.
+ */
+export function pinFromLines(text: string, digests: Record<string, string>): string {
+  const lines = text.split('\n');
+  for (const from of parseFromImages(text)) {
+    const digest = digests[from.image];
+    if (!digest) continue;
+    for (let index = from.line - 1; index < lines.length; index++) {
+      const pattern = new RegExp(`(^|\\s)${escapeRegExp(from.image)}(?=\\s|$)`);
+      if (pattern.test(lines[index])) {
+        lines[index] = lines[index].replace(pattern, `$1${repositoryOf(from.image)}@${digest}`);
+        break;
+      }
+    }
+  }
+  return lines.join('\n');
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Without an Nx task hash: the Nx file hashes of the module closure. */
+function closureFilesHash(request: ProjectImageRequest, services: BuildServices): string {
+  const projects = request.closure ?? [request.projectName];
+  const parts = projects.flatMap((project) => (services.projectFiles?.[project] ?? []).flatMap((file) => [file.file, file.hash]));
+  return hashParts(['closure-files', ...parts]);
+}
+
+async function findInCacheRepo(services: BuildServices, cacheRepository: ImageReference, inputHash: string): Promise<string | undefined> {
+  const found = await services.session.client.headManifest({ registry: cacheRepository.registry, repository: cacheRepository.repository, tag: imageCacheTag(inputHash) });
+  return found?.digest;
+}
+
+async function findInLocalCache(cache: LocalCache, outputDir: string, inputHash: string, tags: readonly string[]): Promise<string | undefined> {
+  const digest = await cache.readImage(inputHash);
+  return digest && (await layoutHasTags(outputDir, digest, tags)) ? digest : undefined;
+}
+
+/** Points every tag that does not already name `digest` at it; blobs come from the cache repo (mounted on one registry). */
+async function applyMissingTags(
+  services: BuildServices,
+  cacheRepository: ImageReference,
+  digest: string,
+  repository: ImageReference,
+  tags: readonly string[],
+  stats: UploadStats,
+): Promise<void> {
+  const { client } = services.session;
+  const missing: string[] = [];
+  for (const tag of tags) {
+    const current = await client.headManifest({ registry: repository.registry, repository: repository.repository, tag });
+    if (current?.digest !== digest) missing.push(tag);
+  }
+  if (missing.length === 0) return;
+  const source = registryImageSource(client, { registry: cacheRepository.registry, repository: cacheRepository.repository, digest });
+  await copyImage(source, services.session.destination(repository, stats), { tags: missing });
+}
+
+/** The stable part of the report, written as `image.json`. */
+function imageRecord(report: ImageBuildReport) {
+  return {
+    project: report.project,
+    status: report.status,
+    repository: report.repository,
+    tags: report.tags,
+    digest: report.digest,
+    inputHash: report.inputHash,
+    mode: report.mode,
+    pushed: report.pushed,
+    layers: report.layers,
+    bytesUploaded: report.bytesUploaded,
+    ...(report.error ? { error: report.error } : {}),
+  };
 }

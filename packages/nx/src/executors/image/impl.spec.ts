@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ function write(path: string, content: string) {
 const image = { image: { executor: '@tessera/nx:image' } };
 const graph = testGraph(
   {
-    api: { root: 'apps/api', targets: image, metadata: { tessera: { base: 'node:22', tags: ['{version}', '{projectName}-{inputsHash}'] } } },
+    api: { root: 'apps/api', targets: image, metadata: { tessera: { base: '127.0.0.1:9/node:22', tags: ['{version}', '{projectName}-{inputsHash}'] } } },
     shared: { root: 'libs/shared' },
   },
   { api: ['shared'] },
@@ -59,8 +59,12 @@ describe('image executor', () => {
     expect(() => resolveImageRequest({ dockerfile: 'apps/api/Dockerfile' }, context())).toThrow('Run `nx sync`');
   });
 
-  it('fails loudly until the build engine is wired', async () => {
+  it('reports a failure (and writes image.json) instead of throwing when the build cannot run', async () => {
     write('apps/api/package.json', '{"version":"1.4.0"}');
-    await expect(imageExecutor({}, context())).rejects.toThrow('not wired yet');
+    // Port 9 on loopback refuses the connection: the base lookup fails fast.
+    await expect(imageExecutor({ registry: '127.0.0.1:9', insecureRegistries: ['127.0.0.1:9'] }, context())).resolves.toEqual({ success: false });
+    const record = JSON.parse(readFileSync(join(workspace, 'dist/images/api/image.json'), 'utf8'));
+    expect(record).toMatchObject({ project: 'api', status: 'failed', repository: '127.0.0.1:9/api' });
+    expect(record.error).toContain('127.0.0.1:9');
   });
 });

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { logger, type ExecutorContext } from '@nx/devkit';
+import { createProjectFileMapUsingProjectGraph, logger, type ExecutorContext, type ProjectGraph } from '@nx/devkit';
+import { moduleClosure } from '../../planning/closure';
 import { planLayers } from '../../planning/layers';
 import { projectVersion, renderTag, type TagValues } from '../../planning/tags';
 import { findImageBaseProjects, imageRepositoryOwners } from '../../plugins/dependencies';
@@ -9,15 +10,79 @@ import { imageRepository } from '../../plugins/options';
 import { readProjectImageConfig } from '../../plugins/project-config';
 import { expectedModuleBlock } from '../../sync/expected-block';
 import { hasModuleBlock, isModuleBlockInSync, staleModuleBlockMessage } from '../../sync/module-block';
-import { buildProjectImage, type ProjectImageRequest } from './build';
+import { buildProjectImage, type ImageBuildReport, type ProjectImageRequest } from './build';
+import type { ProjectFiles } from './layer-sources';
 import type { ImageExecutorOptions } from './schema';
+import { BuildSession } from './session';
+import { summaryLine } from './summary';
 
-/** `@tessera/nx:image`: resolves repository, tags and plan for one project, then hands them to the build engine. */
+/** `@tessera/nx:image`: resolves repository, tags and plan for one project, builds, and prints one summary line. */
 export default async function imageExecutor(options: ImageExecutorOptions, context: ExecutorContext): Promise<{ success: boolean }> {
-  const request = resolveImageRequest(options, context);
-  logger.info(`${request.projectName}: ${request.repository} (${request.tags.join(', ')})`);
-  await buildProjectImage(request, options);
-  return { success: true };
+  const session = new BuildSession(sessionOptions(options));
+  try {
+    const report = await buildTask(options, context, session, await loadProjectFiles(context.projectGraph));
+    logger.info(summaryLine(report));
+    return { success: report.status !== 'failed' };
+  } finally {
+    session.close();
+  }
+}
+
+/** Resolves and builds one task's image; a failure to resolve is a failed report too. */
+export async function buildTask(
+  options: ImageExecutorOptions,
+  context: ExecutorContext,
+  session: BuildSession,
+  projectFiles: ProjectFiles | undefined,
+): Promise<ImageBuildReport> {
+  let request: ProjectImageRequest;
+  try {
+    request = resolveImageRequest(options, context);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return failedReport(context.projectName ?? '?', message);
+  }
+  return buildProjectImage(request, options, { session, graph: context.projectGraph, projectFiles, log: (line) => logger.verbose(`${request.projectName}: ${line}`) });
+}
+
+export function sessionOptions(options: ImageExecutorOptions): ConstructorParameters<typeof BuildSession>[0] {
+  const platform = options.platforms?.[0];
+  if (options.platforms && options.platforms.length > 1) {
+    throw new Error(`Several platforms (${options.platforms.join(', ')}) are not supported yet: give one.`);
+  }
+  const [os, architecture, variant] = platform ? platform.split('/') : [];
+  return {
+    insecureRegistries: options.insecureRegistries ?? [],
+    ...(os && architecture ? { platform: { os, architecture, ...(variant ? { variant } : {}) } } : {}),
+  };
+}
+
+/** Nx's file map (files and content hashes per project); undefined outside a real workspace. */
+export async function loadProjectFiles(graph: ProjectGraph): Promise<ProjectFiles | undefined> {
+  try {
+    return await createProjectFileMapUsingProjectGraph(graph);
+  } catch {
+    return undefined;
+  }
+}
+
+function failedReport(project: string, error: string): ImageBuildReport {
+  return {
+    project,
+    status: 'failed',
+    repository: '',
+    tags: [],
+    mode: 'layered',
+    pushed: false,
+    layers: [],
+    layersRebuilt: 0,
+    layersTotal: 0,
+    bytesUploaded: 0,
+    blobsUploaded: 0,
+    blobsMounted: 0,
+    durationMs: 0,
+    error,
+  };
 }
 
 export function resolveImageRequest(options: ImageExecutorOptions, context: ExecutorContext): ProjectImageRequest {
@@ -30,19 +95,27 @@ export function resolveImageRequest(options: ImageExecutorOptions, context: Exec
   const inputsHash = taskHash(context);
   const values: TagValues = { projectName, ...projectManifestVersion(join(context.root, node.data.root)), ...gitValues(context.root), inputsHash };
   const tags = (options.tags ?? config?.tags ?? ['latest']).map((template) => renderTag(template, values));
-  const base: ProjectImageRequest = { projectName, workspaceRoot: context.root, repository, tags, ...(inputsHash ? { inputsHash } : {}) };
+  const base: ProjectImageRequest = {
+    projectName,
+    workspaceRoot: context.root,
+    repository,
+    tags,
+    ...(inputsHash ? { inputsHash } : {}),
+    ...(config ? { config } : {}),
+  };
+  const owners = imageRepositoryOwners(
+    Object.fromEntries(Object.entries(graph.nodes).map(([name, project]) => [name, project.data])),
+    options,
+  );
 
   if (options.dockerfile) {
     const text = readFileSync(join(context.root, options.dockerfile), 'utf8');
     if (hasModuleBlock(text) && !isModuleBlockInSync(text, expectedModuleBlock(graph, projectName, text, options))) {
       throw new Error(staleModuleBlockMessage(projectName, options.dockerfile));
     }
-    return { ...base, dockerfile: options.dockerfile };
+    const bases = findImageBaseProjects(projectName, config, text, owners).map((entry) => entry.project);
+    return { ...base, dockerfile: options.dockerfile, closure: moduleClosure(graph, projectName, { exclude: bases }) };
   }
-  const owners = imageRepositoryOwners(
-    Object.fromEntries(Object.entries(graph.nodes).map(([name, project]) => [name, project.data])),
-    options,
-  );
   const exclude = findImageBaseProjects(projectName, config, undefined, owners).map((entry) => entry.project);
   return { ...base, plan: planLayers(graph, projectName, { exclude }) };
 }

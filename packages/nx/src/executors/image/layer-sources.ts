@@ -1,0 +1,158 @@
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import type { FileData, ProjectGraph } from '@nx/devkit';
+import { hashFile, type LayerEntry, type LayerFileSource } from '@tessera/builder';
+import type { LayerPlan, PlannedLayer } from '../../planning/layers';
+import { hashParts } from './input-hash';
+
+/** One layer of a layered image, ready to hash and write. */
+export interface ConcreteLayer {
+  /** For history and the summary, e.g. `module shared (libs/shared)`. */
+  description: string;
+  /** Files to place. */
+  files: LayerFileSource[];
+  /** Generated entries (workspace package links), already at image paths. */
+  extraEntries: LayerEntry[];
+  /** Input hash: the layer's bytes depend on nothing else. */
+  hash: string;
+}
+
+/** Nx's per-project file lists with content hashes, when the caller has them. */
+export type ProjectFiles = Record<string, FileData[]>;
+
+const HASH_CONCURRENCY = 4;
+
+/**
+ * Turns a layer plan into concrete layers. Source layers take the project's files from Nx's file map
+ * (which already leaves out ignored files and nested projects) and hash them with Nx's file hashes;
+ * build outputs, root files and third-party packages are hashed with xxhash over the files.
+ */
+export async function concreteLayers(
+  plan: LayerPlan,
+  graph: ProjectGraph,
+  workspaceRoot: string,
+  projectFiles: ProjectFiles | undefined,
+): Promise<ConcreteLayer[]> {
+  const layers: ConcreteLayer[] = [];
+  for (const planned of plan.layers) layers.push(await concreteLayer(planned, plan, graph, workspaceRoot, projectFiles));
+  return layers;
+}
+
+async function concreteLayer(
+  planned: PlannedLayer,
+  plan: LayerPlan,
+  graph: ProjectGraph,
+  workspaceRoot: string,
+  projectFiles: ProjectFiles | undefined,
+): Promise<ConcreteLayer> {
+  switch (planned.kind) {
+    case 'module':
+    case 'project': {
+      const description = `${planned.kind} ${planned.project} (${planned.sourcePath})`;
+      const nxFiles = planned.content === 'sources' ? projectFiles?.[planned.project] : undefined;
+      if (nxFiles) {
+        const files = [...nxFiles].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+        const sources = files.map((file) => ({ hostPath: join(workspaceRoot, file.file), imagePath: posix.join(plan.workdir, file.file) }));
+        const parts = files.flatMap((file) => [file.file, modeBits(join(workspaceRoot, file.file)), file.hash]);
+        return { description, files: sources, extraEntries: [], hash: hashParts(['layer-v1', 'nx-files', plan.workdir, ...parts]) };
+      }
+      const hostDir = join(workspaceRoot, planned.sourcePath);
+      if (!existsSync(hostDir)) {
+        const hint = planned.content === 'outputs' ? ' (run its build target first)' : '';
+        throw new Error(`${description}: ${planned.sourcePath} does not exist${hint}.`);
+      }
+      const source = { hostPath: hostDir, imagePath: planned.destination };
+      return { description, files: [source], extraEntries: [], hash: await hashTrees([source], 'tree') };
+    }
+    case 'root-files': {
+      const sources = planned.files
+        .filter((file) => existsSync(join(workspaceRoot, file)))
+        .map((file) => ({ hostPath: join(workspaceRoot, file), imagePath: posix.join(planned.destination, file) }));
+      const links = plan.runtime === 'node' ? workspacePackageLinks(plan, graph, workspaceRoot) : [];
+      const linkParts = links.flatMap((link) => [link.path, link.linkTarget!]);
+      return {
+        description: `root files (${planned.files.join(', ')})`,
+        files: sources,
+        extraEntries: links,
+        hash: hashParts(['layer-v1', 'root', await hashTrees(sources, 'root'), ...linkParts]),
+      };
+    }
+    case 'third-party': {
+      if (planned.runtime === 'node') {
+        const sources = planned.packages
+          .filter((pkg) => pkg.path !== undefined && existsSync(join(workspaceRoot, pkg.path)))
+          .map((pkg) => ({ hostPath: join(workspaceRoot, pkg.path!), imagePath: posix.join(plan.workdir, pkg.path!) }));
+        // Installed packages change only with their version: name@version identifies the content.
+        const parts = planned.packages.flatMap((pkg) => [pkg.name, pkg.version ?? '', pkg.path ?? '']);
+        return { description: `third-party npm packages (${planned.packages.length})`, files: sources, extraEntries: [], hash: hashParts(['layer-v1', 'npm', plan.workdir, ...parts]) };
+      }
+      const hostDir = join(workspaceRoot, planned.sourcePath);
+      if (!existsSync(hostDir)) throw new Error(`third-party layer: ${planned.sourcePath} does not exist.`);
+      const source = { hostPath: hostDir, imagePath: planned.destination };
+      return { description: `third-party ${planned.runtime} (${planned.sourcePath})`, files: [source], extraEntries: [], hash: await hashTrees([source], planned.runtime) };
+    }
+  }
+}
+
+/**
+ * `node_modules/<package name>` links to the workspace modules of the closure, as npm workspaces make
+ * them, so `require('@scope/lib')` resolves inside the image.
+ */
+export function workspacePackageLinks(plan: LayerPlan, graph: ProjectGraph, workspaceRoot: string): LayerEntry[] {
+  const links: LayerEntry[] = [];
+  for (const name of plan.closure) {
+    const node = graph.nodes[name];
+    const packageName = (node?.data.metadata as { js?: { packageName?: string } } | undefined)?.js?.packageName ?? readPackageName(join(workspaceRoot, node.data.root));
+    if (!packageName) continue;
+    const linkPath = posix.join('node_modules', packageName);
+    const target = posix.relative(posix.dirname(linkPath), node.data.root);
+    links.push({ path: posix.join(plan.workdir, linkPath).slice(1), type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkTarget: target });
+  }
+  return links.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+function readPackageName(projectDir: string): string | undefined {
+  try {
+    const name = (JSON.parse(readFileSync(join(projectDir, 'package.json'), 'utf8')) as { name?: unknown }).name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function modeBits(path: string): string {
+  try {
+    return lstatSync(path).mode & 0o111 ? 'x' : '-';
+  } catch {
+    return '?';
+  }
+}
+
+/** xxhash of every file below the sources (paths, exec bits, link targets, contents), in a fixed order. */
+async function hashTrees(sources: readonly LayerFileSource[], label: string): Promise<string> {
+  const items: Array<{ imagePath: string; hostPath: string; kind: 'file' | 'dir' | 'link' | 'x' }> = [];
+  const walk = (hostPath: string, imagePath: string) => {
+    const stats = lstatSync(hostPath);
+    if (stats.isDirectory()) {
+      items.push({ imagePath, hostPath, kind: 'dir' });
+      for (const name of readdirSync(hostPath).sort()) walk(join(hostPath, name), posix.join(imagePath, name));
+    } else if (stats.isSymbolicLink()) {
+      items.push({ imagePath, hostPath, kind: 'link' });
+    } else if (stats.isFile()) {
+      items.push({ imagePath, hostPath, kind: stats.mode & 0o111 ? 'x' : 'file' });
+    }
+  };
+  for (const source of sources) walk(source.hostPath, source.imagePath);
+  const hashes: string[] = new Array(items.length).fill('');
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      const item = items[index];
+      if (item.kind === 'file' || item.kind === 'x') hashes[index] = await hashFile(item.hostPath);
+      else if (item.kind === 'link') hashes[index] = readlinkSync(item.hostPath);
+    }
+  };
+  await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
+  return hashParts(['layer-v1', label, ...items.flatMap((item, index) => [item.imagePath, item.kind, hashes[index]])]);
+}
