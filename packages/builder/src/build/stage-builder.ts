@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod as setMode, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { layerMediaType, TesseraError, type HistoryEntry, type MediaFamily, type Platform } from '@tessera/oci';
 import {
@@ -297,6 +297,8 @@ export class StageBuilder {
   /** WORKDIR creates its directory. Without a rootfs, the entry goes in a layer of its own. */
   private async ensureWorkdir(dir: string): Promise<LayerEntry[]> {
     if (dir === '/') return [];
+    // BuildKit creates the directory owned by the current USER, so a later RUN as that user can write there.
+    const owner = (await this.chownIds(this.config.user || undefined)) ?? { uid: 0, gid: 0 };
     if (this.rootfs) {
       const { lstat } = await import('node:fs/promises');
       const exists = await lstat(join(this.rootfs.dir, dir)).then(
@@ -305,12 +307,12 @@ export class StageBuilder {
       );
       if (exists) return [];
     }
-    // Owned by root, as Docker's classic builder and buildah create it.
-    return [{ path: dir.slice(1), type: 'directory', mode: 0o755, uid: 0, gid: 0 }];
+    return [{ path: dir.slice(1), type: 'directory', mode: 0o755, ...owner }];
   }
 
   private async chownIds(spec: string | undefined): Promise<{ uid: number; gid: number } | undefined> {
     if (!spec) return undefined;
+    if (spec === 'root') return { uid: 0, gid: 0 };
     if (/^\d+(:\d+)?$/.test(spec)) return resolveUser(spec, {}, { purpose: 'chown' });
     const rootfs = await this.ensureRootfs();
     const [passwd, group] = await Promise.all([readTextOr(join(rootfs.dir, 'etc/passwd')), readTextOr(join(rootfs.dir, 'etc/group'))]);
@@ -348,6 +350,8 @@ export class StageBuilder {
           if (!(await detectArchive(source.absolutePath))) continue;
           const dir = await mkdtemp(join(this.services.workDir, 'unpack-'));
           temps.push(dir);
+          // The archive's root stands for the destination directory, which ADD creates 0755.
+          await setMode(dir, 0o755);
           const { createReadStream } = await import('node:fs');
           await extractLayer(createReadStream(source.absolutePath), dir, { applyWhiteouts: false, onWarning: (m) => log(this.services, `warning: ${m}`) });
           const [unpacked] = await resolveCopySources({ root: dir }, ['.'], { ignore: createIgnoreMatcher([]) });
@@ -414,6 +418,8 @@ export class StageBuilder {
     if (!env.has('PATH')) env.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     const [passwd, group] = await Promise.all([readTextOr(join(rootfs.dir, 'etc/passwd')), readTextOr(join(rootfs.dir, 'etc/group'))]);
     const user = resolveUser(c.user || 'root', { passwd, group }, { purpose: 'run' });
+    // Docker sets HOME from the user's passwd entry when the image does not set it.
+    if (!env.has('HOME')) env.set('HOME', homeDirectory(passwd, user.uid));
     return runStep.run({
       services: this.services,
       rootfs,
@@ -460,6 +466,14 @@ function parseChmod(text: string, instruction: Instruction): number {
     throw new TesseraError(`${instruction.file}:${instruction.line}: ${instruction.kind} --chmod=${text}: only octal modes are supported`, 'DOCKERFILE_INVALID');
   }
   return parseInt(text, 8);
+}
+
+function homeDirectory(passwd: string | undefined, uid: number): string {
+  for (const line of (passwd ?? '').split('\n')) {
+    const fields = line.split(':');
+    if (fields.length >= 6 && Number(fields[2]) === uid && fields[5]) return fields[5];
+  }
+  return '/';
 }
 
 async function readTextOr(path: string): Promise<string | undefined> {
