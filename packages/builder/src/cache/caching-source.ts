@@ -1,5 +1,5 @@
 import { PassThrough, Transform, type Readable } from 'node:stream';
-import type { BlobStore, Descriptor, ImageSource } from '@tessera/oci';
+import { isNotFound, type BlobStore, type Descriptor, type ImageSource } from '@tessera/oci';
 
 /**
  * An ImageSource whose blobs are kept in a local BlobStore (like Kaniko's cache warmer): a blob already
@@ -53,7 +53,13 @@ export function cachingImageSource(source: ImageSource, store: BlobStore, option
     getManifestByDigest: (digest) => source.getManifestByDigest(digest),
     async openBlob(descriptor) {
       const expected = { digest: descriptor.digest, size: descriptor.size };
-      if (await store.has(expected)) return store.open(expected);
+      if (await store.has(expected)) {
+        try {
+          return await store.open(expected);
+        } catch (e) {
+          if (!isNotFound(e)) throw e; // removed meanwhile (cache verify --repair): fetch it again
+        }
+      }
       // Another read of the same blob is filling the store: read this one straight from the source
       // rather than wait on a reader we do not control.
       if (downloads.has(descriptor.digest)) return source.openBlob(descriptor);

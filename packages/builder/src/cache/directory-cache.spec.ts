@@ -1,4 +1,4 @@
-import { readFile, readdir, mkdtemp, rm, writeFile, utimes } from 'node:fs/promises';
+import { mkdir, readFile, readdir, mkdtemp, rm, writeFile, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { layerMediaType, MediaType } from '@tessera/oci';
@@ -134,6 +134,14 @@ describe('DirectoryLayerCache', () => {
     expect((await readdir(join(dir, 'cache', 'entries'))).sort()).toEqual(['.tmp-cafe-2']);
     expect(await cache.store.list()).toEqual([]);
     expect((await verifyCacheDir(join(dir, 'cache'))).clean).toBe(true);
+  });
+
+  it('treats an unreadable entry as a miss with a warning', async () => {
+    const warnings: string[] = [];
+    const cache = new DirectoryLayerCache(join(dir, 'cache'), { onWarning: (m) => warnings.push(m) });
+    await mkdir(join(dir, 'cache', 'entries', `${keyOf('dir')}.json`), { recursive: true });
+    expect(await cache.get(keyOf('dir'), 'oci')).toBeUndefined();
+    expect(warnings).toEqual([expect.stringContaining(`cannot read entry ${keyOf('dir')} (EISDIR`)]);
   });
 
   it('rejects a key that could leave the entries directory', async () => {

@@ -65,9 +65,19 @@ export class DirectoryLayerCache implements LayerCache {
   }
 
   async get(key: CacheKey, family: MediaFamily): Promise<CachedLayer | undefined> {
+    const file = this.entryPath(key);
+    try {
+      return await this.read(key, file, family);
+    } catch (e) {
+      this.options.onWarning?.(`${this.description}: cannot read entry ${key} (${(e as Error).message}); treating it as a miss`);
+      return undefined;
+    }
+  }
+
+  private async read(key: CacheKey, file: string, family: MediaFamily): Promise<CachedLayer | undefined> {
     let text: string;
     try {
-      text = await readFile(this.entryPath(key), 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
