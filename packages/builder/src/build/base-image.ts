@@ -25,6 +25,8 @@ export interface BaseImage {
   family: MediaFamily;
   config: ImageConfig;
   layers: ImageLayer[];
+  /** For a stage built on an earlier stage: that stage's final cache key. */
+  cacheKey?: string;
 }
 
 export function scratchImage(platform: Platform): BaseImage {

@@ -11,10 +11,12 @@ import {
   registryImageDestination,
   registryImageSource,
   RegistryClient,
+  BlobStore,
   TesseraError,
   type ImageReference,
   type Platform,
 } from '@tessera/oci';
+import { cachingImageSource, DirectoryLayerCache, RegistryLayerCache, TieredLayerCache, type LayerCache } from '../cache/index';
 import { createIgnoreMatcher, loadIgnorePatterns, openBuildContext } from '../context/index';
 import { expandWord, parseDockerfile, type Dockerfile, type Stage } from '../dockerfile/index';
 import { resolveBaseImage, scratchImage, type BaseImage } from './base-image';
@@ -60,9 +62,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 
     const results = new Map<number, Promise<StageResult>>();
     const baseCache = new Map<string, Promise<BaseImage>>();
+    // --cache-dir keeps base blobs too (Kaniko's warmer), so a second build downloads no base layer.
+    const baseBlobs = options.cacheDir ? new BlobStore(options.cacheDir) : undefined;
     const openSource = (name: string) => {
-      const ref = parseReference(name);
-      return registryImageSource(client, ref);
+      const source = registryImageSource(client, parseReference(name));
+      return baseBlobs ? cachingImageSource(source, baseBlobs, { onWarning: (m) => options.log(`warning: ${m}`) }) : source;
     };
     const resolveBase = (name: string, platform?: Platform) => {
       const key = `${name}|${platform ? formatPlatform(platform) : ''}`;
@@ -85,6 +89,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       buildArgs,
       globalArgs,
       timings: time,
+      layerCache: layerCacheFor(options, client),
       stageByName: async (name) => {
         const stage = lookupStage(dockerfile, name);
         return stage ? buildStage(stage) : undefined;
@@ -115,7 +120,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
           let base: BaseImage;
           if (parent) {
             const p = await buildStage(parent);
-            base = { name: baseName, family: p.image.family, config: p.image.config, layers: p.layers, digest: undefined };
+            base = { name: baseName, family: p.image.family, config: p.image.config, layers: p.layers, cacheKey: p.cacheKey };
           } else if (baseName.toLowerCase() === 'scratch') {
             base = scratchImage(platform ?? targetPlatform);
           } else {
@@ -202,6 +207,24 @@ async function writeDigestFiles(image: BuiltImage, options: BuildOptions): Promi
     const entries = refs.map((r) => ({ image: `${r.registry}/${r.repository}`, tag: r.tag ?? 'latest', digest: image.digest }));
     await writeFile(options.imageNameTagWithDigestFile, JSON.stringify(entries));
   }
+}
+
+/** `--cache`: a directory cache (`--cache-dir`) in front of a registry cache (`--cache-repo`, default `<destination>/cache`). */
+function layerCacheFor(options: BuildOptions, client: RegistryClient): LayerCache | undefined {
+  if (!options.cache) return undefined;
+  const onWarning = (m: string) => options.log(`warning: ${m}`);
+  const caches: LayerCache[] = [];
+  if (options.cacheDir) caches.push(new DirectoryLayerCache(options.cacheDir, { ttlMs: options.cacheTtlMs, onWarning }));
+  const repo = options.cacheRepo ?? (options.destinations[0] ? `${parseReference(options.destinations[0]).registry}/${parseReference(options.destinations[0]).repository}/cache` : undefined);
+  if (repo) {
+    const ref = parseReference(repo);
+    caches.push(new RegistryLayerCache(client, ref, { ttlMs: options.cacheTtlMs, onWarning, push: !options.noPushCache }));
+  }
+  if (caches.length === 0) {
+    throw new TesseraError('--cache needs --cache-dir, --cache-repo or a --destination to derive the cache repository from', 'USAGE');
+  }
+  options.log(`cache: ${caches.map((c) => c.description).join(', then ')}`);
+  return caches.length === 1 ? caches[0] : new TieredLayerCache(caches);
 }
 
 function registryClientOptions(options: BuildOptions) {

@@ -14,6 +14,9 @@ import {
   type ResolvedSource,
 } from '../context/index';
 import { expandInstruction, parseInstructionLine, type AddInstruction, type CopyInstruction, type Instruction, type Stage } from '../dockerfile/index';
+import { chainCacheKey, copyCacheKey, runCacheKey, stageBaseKey, type LayerCache } from '../cache/index';
+import { canonicalJson } from '@tessera/oci';
+import { hashEntries } from '../context/index';
 import { extractLayer, writeLayer, type LayerEntry } from '../layer/index';
 import type { BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
@@ -30,6 +33,8 @@ export interface StageResult {
   /** Present when some instruction needed the filesystem; later stages may copy from it. */
   rootfs?: Rootfs;
   layers: ImageLayer[];
+  /** Cache key of the stage's final state: stages built on this one chain from it. */
+  cacheKey: string;
 }
 
 export interface StageServices {
@@ -46,6 +51,8 @@ export interface StageServices {
   /** An image named by COPY --from or a bind mount's from=, unpacked. */
   imageRootfs(name: string): Promise<Rootfs>;
   timings: (phase: string, ms: number) => void;
+  /** The layer cache (`--cache`), directory and/or registry. */
+  layerCache?: LayerCache;
 }
 
 const log = (services: StageServices, line: string) => services.options.log(line);
@@ -60,6 +67,8 @@ export class StageBuilder {
   private readonly created: string;
   private readonly stepPrefix: string;
   private singleSnapshotBase?: unknown;
+  /** Cache key of the filesystem so far: a RUN's key chains from it. */
+  private chainKey: string;
 
   constructor(
     private readonly stage: Stage,
@@ -71,6 +80,7 @@ export class StageBuilder {
     this.family = base.family;
     this.created = services.options.reproducible ? sourceDateEpoch().toISOString() : new Date().toISOString();
     this.stepPrefix = stage.name ? `[${stage.name}]` : `[stage ${stage.index}]`;
+    this.chainKey = base.cacheKey ?? stageBaseKey(base.digest ?? base.name, { platform: `${base.config.os}/${base.config.architecture}` });
     const { platform } = services;
     if (services.options.platform || base.name === 'scratch') {
       this.config.config.architecture = platform.architecture;
@@ -92,6 +102,7 @@ export class StageBuilder {
       base: this.base,
       rootfs: this.rootfs,
       layers: this.layers,
+      cacheKey: this.chainKey,
       image: new BuiltImage(this.layers, this.config.config, this.family, { description: `stage ${this.stage.name ?? this.stage.index}` }),
     };
   }
@@ -188,18 +199,40 @@ export class StageBuilder {
       case 'WORKDIR': {
         const dir = c.setWorkdir(instruction.path);
         const entries = await this.ensureWorkdir(dir);
+        if (entries.length && this.services.layerCache) this.chainKey = chainCacheKey(this.chainKey, this.copyKeyFor(instruction, await hashEntries(entries)));
         await this.commit(entries, history(entries.length === 0));
         break;
       }
       case 'COPY':
       case 'ADD': {
-        const entries = await this.copyEntries(instruction);
-        await this.commit(entries, history(false));
+        const fromStage = instruction.kind === 'COPY' && instruction.from ? await this.services.stageByName(instruction.from) : undefined;
+        let entries: LayerEntry[] | undefined;
+        let key: string | undefined;
+        if (this.services.layerCache) {
+          // From a stage, the stage's key stands for its files, so a cached stage need not be unpacked to be hashed.
+          if (fromStage) key = this.copyKeyFor(instruction, `stage:${fromStage.cacheKey}`);
+          else key = this.copyKeyFor(instruction, await hashEntries((entries = await this.copyEntries(instruction))));
+        }
+        const cached = key && this.services.options.cacheCopyLayers ? await this.cacheLookup(key, raw) : undefined;
+        if (cached) await this.appendLayer(cached, history(false));
+        else {
+          const layer = await this.commit(entries ?? (await this.copyEntries(instruction)), history(false));
+          if (key && layer && this.services.options.cacheCopyLayers) await this.cacheStore(key, layer);
+        }
+        if (key) this.chainKey = chainCacheKey(this.chainKey, key);
         break;
       }
       case 'RUN': {
-        const result = await this.run(raw, instruction);
-        await this.commit(result.entries, history(false, runHistory(raw, instruction)), true);
+        const key = this.services.layerCache && this.services.options.cacheRunLayers ? await this.runKey(instruction) : undefined;
+        const cached = key ? await this.cacheLookup(key, raw) : undefined;
+        if (cached) await this.appendLayer(cached, history(false, runHistory(raw, instruction)));
+        else {
+          const result = await this.run(raw, instruction);
+          const layer = await this.commit(result.entries, history(false, runHistory(raw, instruction)), true);
+          if (key && layer) await this.cacheStore(key, layer);
+        }
+        if (key) this.chainKey = key;
+        else if (this.services.layerCache) this.chainKey = chainCacheKey(this.chainKey, stageBaseKey(`uncacheable ${this.layers.at(-1)?.diffId ?? ''}`));
         break;
       }
       case 'FROM':
@@ -213,23 +246,94 @@ export class StageBuilder {
   }
 
   /** Writes the entries as a new layer (unless single-snapshot mode defers them) and records history. */
-  private async commit(entries: LayerEntry[], history: HistoryEntry, alreadyInRootfs = false): Promise<void> {
+  /** Writes the entries as a new layer (unless single-snapshot mode defers them) and records history. */
+  private async commit(entries: LayerEntry[], history: HistoryEntry, alreadyInRootfs = false): Promise<ImageLayer | undefined> {
     if (this.services.options.singleSnapshot) {
       if (!alreadyInRootfs && entries.length) await this.applyToRootfs(entries);
       this.config.addHistory({ ...history, empty_layer: true });
-      return;
+      return undefined;
     }
     if (entries.length === 0) {
       this.config.addHistory({ ...history, empty_layer: true });
-      return;
+      return undefined;
     }
     const layer = await this.writeEntries(entries);
+    await this.appendLayer(layer, history, alreadyInRootfs);
+    return layer;
+  }
+
+  private async appendLayer(layer: ImageLayer, history: HistoryEntry, alreadyInRootfs = false): Promise<void> {
     this.layers.push(layer);
     this.config.addDiffId(layer.diffId);
     this.config.addHistory(history);
     if (this.rootfs) {
       if (alreadyInRootfs) this.rootfs.markApplied(this.layers.length);
       else await this.rootfs.catchUp(this.layers);
+    }
+  }
+
+  /** The layer bytes also depend on how they are compressed. */
+  private get layerFormat(): string {
+    const { options } = this.services;
+    return `${options.compression}:${options.compressionLevel ?? 'default'}:${options.reproducible ? 'reproducible' : 'dated'}`;
+  }
+
+  /** A COPY/ADD/WORKDIR key covers the expanded instruction and its content (entries hash, or a source stage's key). */
+  private copyKeyFor(instruction: Instruction, contentHash: string): string {
+    const chown = 'chown' in instruction ? instruction.chown : undefined;
+    // Names resolve through the image's /etc/passwd, which the chain decides.
+    const chownByName = chown !== undefined && !/^\d+(:\d+)?$/.test(chown);
+    return copyCacheKey({
+      instruction: instructionKeyText(instruction),
+      workdir: this.config.workdir,
+      entriesHash: chownByName ? `${contentHash}@${this.chainKey}` : contentHash,
+      layerFormat: this.layerFormat,
+    });
+  }
+
+  /** A RUN key chains from everything before it and covers only what the command can see. */
+  private async runKey(instruction: Extract<Instruction, { kind: 'RUN' }>): Promise<string | undefined> {
+    // A bind mount of the context could change without the key noticing: never cache such a RUN.
+    if (instruction.mounts.some((m) => m.type === 'bind' && !m.from)) return undefined;
+    const env = new Map<string, string>(this.args);
+    for (const [k, v] of this.config.env) env.set(k, v);
+    const mounts: string[] = [];
+    for (const m of instruction.mounts) {
+      const from = m.from ? ((await this.services.stageByName(m.from))?.cacheKey ?? `image:${m.from}`) : '';
+      // Secrets are named by id and target only: a new secret value must not invalidate the layer.
+      mounts.push([m.type, m.target ?? '', m.id ?? '', m.source ?? '', from].join('|'));
+    }
+    return runCacheKey({
+      parentKey: this.chainKey,
+      instruction: instructionKeyText(instruction),
+      env: [...env].map(([k, v]) => `${k}=${v}`),
+      user: this.config.user,
+      workdir: this.config.workdir,
+      shell: this.config.shell,
+      mounts,
+      network: instruction.network ?? this.services.options.network,
+      layerFormat: this.layerFormat,
+    });
+  }
+
+  private async cacheLookup(key: string, raw: Instruction): Promise<ImageLayer | undefined> {
+    const started = Date.now();
+    const hit = await this.services.layerCache!.get(key, this.family);
+    this.services.timings('cache lookup', Date.now() - started);
+    log(this.services, `${this.stepPrefix} cache ${hit ? 'hit' : 'miss'} for line ${raw.line} (${key.slice(0, 12)})`);
+    return hit;
+  }
+
+  private async cacheStore(key: string, layer: ImageLayer): Promise<void> {
+    if (!layer.path) return;
+    const started = Date.now();
+    try {
+      await this.services.layerCache!.put(key, { descriptor: layer.descriptor, diffId: layer.diffId, path: layer.path }, this.family);
+    } catch (error) {
+      // A cache that cannot be written slows later builds down; it must not fail this one.
+      log(this.services, `warning: could not store a cache entry: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      this.services.timings('cache store', Date.now() - started);
     }
   }
 
@@ -455,6 +559,13 @@ export function runArgv(instruction: Extract<Instruction, { kind: 'RUN' }>, shel
   }
   if (heredocs.length === 0) return [...shell, command.script];
   return [...shell, [command.script, ...heredocs.map((h) => `${h.content}${h.name}`)].join('\n') + '\n'];
+}
+
+/** An expanded instruction as key material: every field but where it was written. */
+function instructionKeyText(instruction: Instruction): string {
+  const { original, line, endLine, file, ...fields } = instruction;
+  void [original, line, endLine, file];
+  return canonicalJson(fields);
 }
 
 function runHistory(raw: Instruction, instruction: Extract<Instruction, { kind: 'RUN' }>): string {

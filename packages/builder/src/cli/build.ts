@@ -36,9 +36,9 @@ export const BUILD_FLAGS: readonly BuildFlagSpec[] = [
   { name: 'ignore-var-run', type: 'boolean', default: true, description: 'Leave /var/run out of snapshots', kaniko: same },
   { name: 'reproducible', type: 'boolean', description: 'Timestamps from SOURCE_DATE_EPOCH (or the epoch): same inputs, same digest', kaniko: same },
   { name: 'skip-unused-stages', type: 'boolean', default: true, description: 'Build only the stages the target needs', kaniko: { status: 'mapped', note: 'default true, as in BuildKit; --skip-unused-stages=false builds every stage up to the target' } },
-  { name: 'cache', type: 'boolean', description: 'Use the layer cache', kaniko: { status: 'accepted', note: 'accepted; the layer cache is not implemented yet, so builds run uncached with a warning' } },
-  { name: 'cache-repo', type: 'string', valueName: 'REPO', description: 'Registry repository for cached layers', kaniko: { status: 'accepted', note: 'see --cache' } },
-  { name: 'cache-dir', type: 'string', valueName: 'DIR', description: 'Local directory for cached layers and RUN cache mounts', kaniko: { status: 'mapped', note: 'holds RUN --mount=type=cache directories today' } },
+  { name: 'cache', type: 'boolean', description: 'Use the layer cache', kaniko: { status: 'mapped', note: 'a miss does not stop later lookups; keys are framed and cover resolved instructions and file contents' } },
+  { name: 'cache-repo', type: 'string', valueName: 'REPO', description: 'Registry repository for cached layers (default: <destination>/cache)', kaniko: same },
+  { name: 'cache-dir', type: 'string', valueName: 'DIR', description: 'Local directory for cached layers, base image blobs and RUN cache mounts', kaniko: { status: 'mapped', note: 'also keeps base blobs (no separate warmer) and RUN --mount=type=cache directories' } },
   { name: 'cache-ttl', type: 'string', valueName: 'DURATION', default: '336h', description: 'Age after which a cache entry is a miss', kaniko: same },
   { name: 'cache-run-layers', type: 'boolean', default: true, description: 'Cache RUN layers', kaniko: same },
   { name: 'cache-copy-layers', type: 'boolean', description: 'Cache COPY layers', kaniko: same },
@@ -112,7 +112,6 @@ export const buildCommand: Command = {
       if (flags.given.has(name)) throw new UsageError(`--${name} is a Kaniko flag that does not apply to Tessera: ${KANIKO_NOT_APPLICABLE[name]}`);
     }
     const options = buildOptionsFromFlags(flags, io.env, (line) => io.stderr(line + '\n'));
-    if (options.cache) options.log('warning: --cache: the layer cache is not implemented yet; building without it');
     const result = await buildImage(options);
     io.stdout(`${result.digest}\n`);
     return 0;

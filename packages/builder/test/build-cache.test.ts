@@ -1,0 +1,205 @@
+import { mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushBusyboxBase, skopeoInspect } from '../../../tools/images/index';
+import { startRegistry, type RunningRegistry } from '../../../tools/registry/registry';
+import { buildImage, defaultBuildOptions, verifyCacheDir, type BuildOptions } from '../src/index';
+import { writeContext } from './cli-helpers';
+
+let registry: RunningRegistry;
+let work: string;
+let base: string;
+let baseLayers: string[];
+
+interface CacheRun {
+  digest: string;
+  hits: number[];
+  misses: number[];
+  timings: Record<string, number>;
+}
+
+/** Builds and reports which Dockerfile lines hit or missed the cache (from the build log). */
+async function cachedBuild(dir: string, overrides: Partial<BuildOptions> = {}): Promise<CacheRun> {
+  const lines: string[] = [];
+  const benchmarkFile = join(work, `bench-${Math.random().toString(36).slice(2)}.json`);
+  const result = await buildImage(
+    defaultBuildOptions({
+      context: dir,
+      insecureRegistries: [registry.host],
+      buildArgs: { BASE: base },
+      cache: true,
+      cacheCopyLayers: true,
+      reproducible: true,
+      benchmarkFile,
+      log: (line) => lines.push(line),
+      ...overrides,
+      ...(overrides.buildArgs ? { buildArgs: { BASE: base, ...overrides.buildArgs } } : {}),
+    }),
+  );
+  const lineNumbers = (kind: string) =>
+    lines.flatMap((l) => {
+      const m = new RegExp(`cache ${kind} for line (\\d+)`).exec(l);
+      return m ? [Number(m[1])] : [];
+    });
+  return { digest: result.digest, hits: lineNumbers('hit'), misses: lineNumbers('miss'), timings: JSON.parse(await readFile(benchmarkFile, 'utf8')) };
+}
+
+/** Requests in the registry's access log after `mark` (a length of the log). */
+function requestsSince(mark: number): string[] {
+  return registry
+    .log()
+    .slice(mark)
+    .split('\n')
+    .filter((l) => /"(GET|HEAD|PUT|POST|PATCH|DELETE) \/v2\//.test(l));
+}
+
+const MULTI_STAGE = [
+  'ARG BASE',
+  'FROM ${BASE} AS build',
+  'WORKDIR /src',
+  'COPY app/ ./',
+  'RUN cat *.txt > /bundle.txt',
+  'FROM ${BASE}',
+  'COPY --from=build /bundle.txt /app/bundle.txt',
+  'RUN wc -c /app/bundle.txt > /app/size',
+  'CMD ["cat", "/app/bundle.txt"]',
+].join('\n');
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  work = await mkdtemp(join(tmpdir(), 'tessera-cache-test-'));
+  const pushed = await pushBusyboxBase(registry.host, 'cache/busybox');
+  base = pushed.reference;
+  baseLayers = (await skopeoInspect(base, 'raw')).layers.map((l: { digest: string }) => l.digest);
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+  await registry.stop();
+});
+
+describe('layer cache in a registry repository', () => {
+  it('rebuilds an unchanged multi-stage Dockerfile from the cache: all hits, no unpack, no base download, no upload, same digest', async () => {
+    const dir = await writeContext(work, { Dockerfile: MULTI_STAGE, 'app/a.txt': 'alpha\n', 'app/b.txt': 'beta\n' });
+    const destination = `${registry.host}/cache/app:1`;
+    const first = await cachedBuild(dir, { destinations: [destination] });
+    expect(first.hits).toEqual([]);
+    expect(first.misses.sort()).toEqual([4, 5, 7, 8]);
+    expect(first.timings.unpack).toBeGreaterThanOrEqual(0);
+
+    const mark = registry.log().length;
+    const second = await cachedBuild(dir, { destinations: [destination] });
+    expect(second.misses).toEqual([]);
+    expect(second.hits.sort()).toEqual([4, 5, 7, 8]);
+    expect(second.timings.unpack).toBeUndefined();
+    expect(second.digest).toBe(first.digest);
+    const requests = requestsSince(mark);
+    expect(requests.filter((l) => /"GET \/v2\/[^ ]*\/blobs\/sha256:/.test(l) && baseLayers.some((d) => l.includes(d)))).toEqual([]);
+    expect(requests.filter((l) => /"(PUT|PATCH) \/v2\/[^ ]*\/blobs\/uploads\//.test(l))).toEqual([]);
+    expect(requests.length).toBeGreaterThan(0);
+  });
+
+  it('keeps probing after a miss: in COPY a; COPY b with only a changed, b hits', async () => {
+    const dockerfile = 'ARG BASE\nFROM ${BASE}\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n';
+    const dir = await writeContext(work, { Dockerfile: dockerfile, 'a.txt': 'one\n', 'b.txt': 'two\n' });
+    const destination = `${registry.host}/cache/probe:1`;
+    await cachedBuild(dir, { destinations: [destination] });
+    await writeFile(join(dir, 'a.txt'), 'changed\n');
+    const after = await cachedBuild(dir, { destinations: [destination] });
+    expect(after.misses).toEqual([3]);
+    expect(after.hits).toEqual([4]);
+  });
+});
+
+describe('cache keys miss when an input changes', () => {
+  const destination = () => `${registry.host}/cache/keys:1`;
+
+  it('a renamed file in a copied directory', async () => {
+    const dir = await writeContext(work, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nCOPY src/ /src/\n', 'src/x.txt': 'x\n' });
+    await cachedBuild(dir, { destinations: [destination()] });
+    expect((await cachedBuild(dir, { destinations: [destination()] })).hits).toEqual([3]);
+    await rename(join(dir, 'src/x.txt'), join(dir, 'src/y.txt'));
+    expect((await cachedBuild(dir, { destinations: [destination()] })).misses).toEqual([3]);
+  });
+
+  it('a different --chown', async () => {
+    const dir = await writeContext(work, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nCOPY --chown=1000:1000 f.txt /f.txt\n', 'f.txt': 'f\n' });
+    await cachedBuild(dir, { destinations: [destination()] });
+    await writeFile(join(dir, 'Dockerfile'), 'ARG BASE\nFROM ${BASE}\nCOPY --chown=1001:1000 f.txt /f.txt\n');
+    expect((await cachedBuild(dir, { destinations: [destination()] })).misses).toEqual([3]);
+  });
+
+  it('a changed ARG used in a COPY', async () => {
+    const dir = await writeContext(work, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nARG DEST=/one\nCOPY f.txt ${DEST}\n', 'f.txt': 'f\n' });
+    await cachedBuild(dir, { destinations: [destination()] });
+    expect((await cachedBuild(dir, { destinations: [destination()] })).hits).toEqual([4]);
+    expect((await cachedBuild(dir, { destinations: [destination()], buildArgs: { DEST: '/two' } })).misses).toEqual([4]);
+  });
+
+  it('a changed file behind COPY --from=stage', async () => {
+    const dockerfile = 'ARG BASE\nFROM ${BASE} AS gen\nCOPY in.txt /in.txt\nRUN cp /in.txt /out.txt\nFROM ${BASE}\nCOPY --from=gen /out.txt /final.txt\n';
+    const dir = await writeContext(work, { Dockerfile: dockerfile, 'in.txt': 'v1\n' });
+    await cachedBuild(dir, { destinations: [destination()] });
+    expect((await cachedBuild(dir, { destinations: [destination()] })).hits).toEqual([3, 4, 6]);
+    await writeFile(join(dir, 'in.txt'), 'v2\n');
+    const changed = await cachedBuild(dir, { destinations: [destination()] });
+    expect(changed.misses).toEqual([3, 4, 6]);
+  });
+
+  it('a changed base image digest', async () => {
+    const dir = await writeContext(work, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nRUN echo hi > /hi\n' });
+    await cachedBuild(dir, { destinations: [destination()] });
+    expect((await cachedBuild(dir, { destinations: [destination()] })).hits).toEqual([3]);
+    // Same content under another repository with a different media-type family: a different manifest digest.
+    const other = await pushBusyboxBase(registry.host, 'cache/busybox-docker', { format: 'docker' });
+    expect((await cachedBuild(dir, { destinations: [destination()], buildArgs: { BASE: other.reference } })).misses).toEqual([3]);
+  });
+
+  it('a changed secret value hits, a different secret id misses', async () => {
+    const secret = join(work, 'secret-value');
+    await writeFile(secret, 'first');
+    const dockerfile = (id: string) => `ARG BASE\nFROM \${BASE}\nRUN --mount=type=secret,id=${id} echo used-secret > /used\n`;
+    const dir = await writeContext(work, { Dockerfile: dockerfile('token') });
+    await cachedBuild(dir, { destinations: [destination()], secrets: { token: { src: secret } } });
+    await writeFile(secret, 'second');
+    expect((await cachedBuild(dir, { destinations: [destination()], secrets: { token: { src: secret } } })).hits).toEqual([3]);
+    await writeFile(join(dir, 'Dockerfile'), dockerfile('other'));
+    expect((await cachedBuild(dir, { destinations: [destination()], secrets: { other: { src: secret } } })).misses).toEqual([3]);
+  });
+});
+
+describe('layer cache in a directory', () => {
+  it('works with no registry at all, and treats entries older than --cache-ttl as misses', async () => {
+    const cacheDir = join(work, 'dir-cache');
+    const dir = await writeContext(work, { Dockerfile: 'FROM scratch\nCOPY a.txt /a.txt\n', 'a.txt': 'a\n' });
+    const options = { noPush: true, cacheDir, buildArgs: {} };
+    expect((await cachedBuild(dir, options)).misses).toEqual([2]);
+    expect((await cachedBuild(dir, options)).hits).toEqual([2]);
+    const old = new Date(Date.now() - 3 * 3600_000);
+    for (const entry of await import('node:fs/promises').then((fs) => fs.readdir(join(cacheDir, 'entries')))) {
+      const file = join(cacheDir, 'entries', entry);
+      const json = JSON.parse(await readFile(file, 'utf8'));
+      json.createdAt = old.toISOString();
+      await writeFile(file, JSON.stringify(json));
+      await utimes(file, old, old);
+    }
+    expect((await cachedBuild(dir, { ...options, cacheTtlMs: 3600_000 })).misses).toEqual([2]);
+  });
+
+  it('stays intact when four builds share it at once', async () => {
+    const cacheDir = join(work, 'shared-cache');
+    const contexts = await Promise.all(
+      [1, 2, 3, 4].map((n) =>
+        writeContext(work, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nCOPY common.txt /common.txt\nCOPY own.txt /own.txt\nRUN cat /common.txt /own.txt > /both\n', 'common.txt': 'shared\n', 'own.txt': `build ${n}\n` }),
+      ),
+    );
+    const runs = await Promise.all(contexts.map((dir) => cachedBuild(dir, { noPush: true, cacheDir })));
+    expect(runs).toHaveLength(4);
+    const report = await verifyCacheDir(cacheDir);
+    expect(report.clean).toBe(true);
+    expect(report.entriesChecked).toBeGreaterThanOrEqual(4 * 2 + 1);
+    const again = await Promise.all(contexts.map((dir) => cachedBuild(dir, { noPush: true, cacheDir })));
+    for (const run of again) expect(run.misses).toEqual([]);
+  });
+});
