@@ -9,20 +9,23 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** Each project's vitest writes here, relative to its own root (see the "test" script in package.json). */
 const REPORT = 'tmp/vitest-results.json';
 
-/** Roots of the projects with a test target: workspace packages with a test script, and test/ (project e2e). */
-function testProjectRoots() {
-  const roots = [];
-  for (const name of readdirSync(join(root, 'packages')).sort()) {
-    const manifest = join(root, 'packages', name, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).scripts?.test) roots.push(join(root, 'packages', name));
+/** Projects with a test target: workspace packages with a test script, and test/ (project.json, named e2e). */
+function testProjects() {
+  const projects = [];
+  for (const dir of readdirSync(join(root, 'packages')).sort()) {
+    const manifest = join(root, 'packages', dir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const { name, scripts } = JSON.parse(readFileSync(manifest, 'utf8'));
+    if (scripts?.test) projects.push({ name, dir: join(root, 'packages', dir) });
   }
-  if (existsSync(join(root, 'test', 'project.json'))) roots.push(join(root, 'test'));
-  return roots;
+  const e2e = join(root, 'test', 'project.json');
+  if (existsSync(e2e)) projects.push({ name: JSON.parse(readFileSync(e2e, 'utf8')).name, dir: join(root, 'test') });
+  return projects;
 }
 
 const args = process.argv.slice(2);
 if (args.includes('--clean')) {
-  for (const dir of testProjectRoots()) rmSync(join(dir, REPORT), { force: true });
+  for (const { dir } of testProjects()) rmSync(join(dir, REPORT), { force: true });
   process.exit(0);
 }
 const statusIndex = args.indexOf('--status');
@@ -32,8 +35,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const lines = [];
-for (const dir of testProjectRoots()) {
-  const name = relative(root, dir);
+for (const { name, dir } of testProjects()) {
   const file = join(dir, REPORT);
   if (!existsSync(file)) {
     // No report means the project never ran or crashed before reporting: that is a failure, not a zero.
