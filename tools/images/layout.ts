@@ -195,11 +195,12 @@ export function cachedLayout(
   tag: string,
   build: (layoutDir: string, tag: string) => Promise<LayoutImage>,
 ): Promise<LayoutImage> {
-  let pending = inProcess.get(key);
+  const slot = `${imageCacheRoot()}\0${key}\0${tag}`;
+  let pending = inProcess.get(slot);
   if (!pending) {
     pending = loadOrBuild(key, tag, build);
-    pending.catch(() => inProcess.delete(key));
-    inProcess.set(key, pending);
+    pending.catch(() => inProcess.delete(slot));
+    inProcess.set(slot, pending);
   }
   return pending;
 }
