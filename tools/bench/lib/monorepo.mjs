@@ -172,8 +172,8 @@ function moduleManifest(language, name, deps) {
 
 /** Third-party tree and its manifest(s) per language, as paths in the repository. */
 const thirdParty = {
-  node: { manifests: ['package.json', 'package-lock.json'], tree: 'node_modules', installTo: '/app/node_modules', prune: "find /app/node_modules -name README.md -delete" },
-  python: { manifests: ['third_party/python/requirements.txt'], tree: 'third_party/python/site-packages', installTo: '/app/site-packages', prune: "find /app/site-packages -name RECORD -delete" },
+  node: { manifests: ['package.json', 'package-lock.json'], tree: 'node_modules', installTo: '/app/node_modules', prune: "find /app/node_modules -name README.md -exec rm {} +" },
+  python: { manifests: ['third_party/python/requirements.txt'], tree: 'third_party/python/site-packages', installTo: '/app/site-packages', prune: "find /app/site-packages -name RECORD -exec rm {} +" },
   dotnet: { manifests: ['third_party/dotnet/packages.lock.json'], tree: 'third_party/dotnet/packages', installTo: '/app/packages', prune: 'true' },
 };
 

@@ -6,4 +6,9 @@ export function median(values) {
 
 export const seconds = (ms) => (ms / 1000).toFixed(2);
 export const mib = (bytes) => (bytes / 1024 / 1024).toFixed(1);
-export const ratio = (value, reference) => (reference > 0 ? `${(value / reference).toFixed(2)}×` : 'n/a');
+/** value / reference, with enough digits that small ratios do not print as 0.00×. */
+export const ratio = (value, reference) => {
+  if (!(reference > 0)) return 'n/a';
+  const r = value / reference;
+  return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}×`;
+};

@@ -1,6 +1,7 @@
 import { compression } from './compression.mjs';
+import { s6 } from './s6-dockerfile.mjs';
 import { s7 } from './s7-snapshot.mjs';
 import { s8 } from './s8-push.mjs';
 
-export const scenarios = { S8: s8, S7: s7, COMPRESSION: compression };
-export const scenarioOrder = ['S8', 'S7', 'COMPRESSION'];
+export const scenarios = { S8: s8, S7: s7, COMPRESSION: compression, S6: s6 };
+export const scenarioOrder = ['S8', 'S7', 'COMPRESSION', 'S6'];

@@ -1,0 +1,147 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pushRuntimeBase } from '../lib/base-image.mjs';
+import { startDockerd } from '../lib/dockerd.mjs';
+import { repoRoot, tesseraBin } from '../lib/dist.mjs';
+import { run, runMeasured } from '../lib/measure.mjs';
+import { ensureMonorepo } from '../lib/monorepo.mjs';
+import { startRegistry, summariseAccessLog } from '../lib/registry.mjs';
+import { markdownTable, printTable } from '../lib/report.mjs';
+import { median, mib, ratio, seconds } from '../lib/stats.mjs';
+
+const APP = 'node-app-0';
+const DOCKERFILE = `apps/${APP}/Dockerfile.optimised`;
+const EXPECTED_CMD = ['/bin/sh', '-c', 'ls /app/dist'];
+
+/** The pushed image must exist with the runtime base plus the two COPY --from layers and the app's CMD. */
+async function checkPushed(reference) {
+  const { stdout } = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reference}`], { check: true });
+  const manifest = JSON.parse(stdout);
+  const config = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${reference}`], { check: true })).stdout);
+  const nonEmpty = (manifest.layers ?? []).filter((layer) => layer.size > 1024).length;
+  if (nonEmpty < 3) throw new Error(`${reference}: ${nonEmpty} non-empty layers, expected the base and the two COPY --from layers`);
+  if (JSON.stringify(config.config?.Cmd) !== JSON.stringify(EXPECTED_CMD)) throw new Error(`${reference}: Cmd ${JSON.stringify(config.config?.Cmd)}`);
+  return manifest.layers.length;
+}
+
+/** Each contender: a cold state (nothing cached), and one build-and-push command measured as a whole. */
+function contenders({ repo, host, base }) {
+  const buildArg = `RUNTIME_IMAGE=${base}`;
+  const dockerfile = join(repo.root, DOCKERFILE);
+  return {
+    tessera: {
+      describe: `node packages/builder/bin/tessera.js build --context REPO --dockerfile ${DOCKERFILE} --build-arg RUNTIME_IMAGE=BASE --insecure-registry HOST --destination HOST/bench/s6-tessera:TAG`,
+      async cold() {},
+      command: (tag) => [process.execPath, [tesseraBin, 'build', '--context', repo.root, '--dockerfile', dockerfile, '--build-arg', buildArg, '--insecure-registry', host, '--destination', `${host}/bench/s6-tessera:${tag}`]],
+      async stop() {},
+    },
+    buildah: (() => {
+      let state;
+      const buildah = (args) => ['buildah', '--root', join(state, 'root'), '--runroot', join(state, 'run'), '--storage-driver', 'overlay', ...args];
+      const clean = async () => {
+        if (!state) return;
+        await run('sh', ['-c', `grep -o ' ${state}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
+        await rm(state, { recursive: true, force: true });
+      };
+      return {
+        describe: `buildah --root R --runroot RR --storage-driver overlay bud --isolation=chroot --layers --tls-verify=false --build-arg RUNTIME_IMAGE=BASE -f ${DOCKERFILE} -t HOST/bench/s6-buildah:TAG REPO && buildah … push --tls-verify=false HOST/bench/s6-buildah:TAG`,
+        async cold() {
+          await clean();
+          state = await mkdtemp(join(tmpdir(), 'tessera-bench-buildah-'));
+        },
+        command: (tag) => {
+          const reference = `${host}/bench/s6-buildah:${tag}`;
+          const quote = (args) => args.map((a) => `'${a}'`).join(' ');
+          const bud = buildah(['bud', '--isolation=chroot', '--layers', '--tls-verify=false', '--build-arg', buildArg, '-f', dockerfile, '-t', reference, repo.root]);
+          const push = buildah(['push', '--tls-verify=false', reference, `docker://${reference}`]);
+          return ['sh', ['-c', `${quote(bud)} > /dev/null && ${quote(push)} > /dev/null`]];
+        },
+        stop: clean,
+      };
+    })(),
+    buildkit: (() => {
+      let dockerd;
+      return {
+        describe: `DOCKER_BUILDKIT=1 docker build --network host --build-arg RUNTIME_IMAGE=BASE -f ${DOCKERFILE} -t HOST/bench/s6-buildkit:TAG REPO && docker push HOST/bench/s6-buildkit:TAG (a private dockerd started afresh for each cold build)`,
+        async cold() {
+          await dockerd?.stop();
+          dockerd = await startDockerd(); // fresh data root: no build cache, no images, a fresh peak RSS
+        },
+        daemonPeakRssKiB: () => dockerd.peakRssKiB(),
+        command: (tag) => {
+          const reference = `${host}/bench/s6-buildkit:${tag}`;
+          const env = Object.entries(dockerd.env).map(([k, v]) => `${k}='${v}'`).join(' ');
+          return ['sh', ['-c', `${env} /usr/bin/docker build -q --network host --build-arg '${buildArg}' -f '${dockerfile}' -t '${reference}' '${repo.root}' > /dev/null && ${env} /usr/bin/docker push -q '${reference}' > /dev/null`]];
+        },
+        async stop() {
+          await dockerd?.stop();
+          dockerd = undefined;
+        },
+      };
+    })(),
+  };
+}
+
+export const s6 = {
+  id: 'S6',
+  title: 'S6: Dockerfile build with RUN (3 stages), cold and warm',
+  async run({ options, log }) {
+    const repo = await ensureMonorepo(options['work-dir'], options.seed, options.scale);
+    const registry = await startRegistry();
+    const all = contenders({ repo, host: registry.host, base: await pushRuntimeBase(repo.root, registry.host) });
+    const available = {};
+    for (const [name, contender] of Object.entries(all)) {
+      const tool = name === 'tessera' ? 'node' : name === 'buildah' ? 'buildah' : 'dockerd';
+      if ((await run('sh', ['-c', `command -v ${tool}`])).code === 0) available[name] = contender;
+      else log(`S6: ${name} skipped: ${tool} is not installed`);
+    }
+    const samples = Object.fromEntries(Object.keys(available).flatMap((name) => [[`${name} cold`, []], [`${name} warm`, []]]));
+    try {
+      for (let runIndex = 0; runIndex < options.runs; runIndex++) {
+        for (const [name, contender] of Object.entries(available)) {
+          await contender.cold();
+          for (const phase of ['cold', 'warm']) {
+            const tag = `${phase}-${runIndex}`;
+            registry.takeAccessLog();
+            const [command, args] = contender.command(tag);
+            const result = await runMeasured(command, args, { cwd: repoRoot });
+            if (result.code !== 0) throw new Error(`S6 ${name} ${phase} run ${runIndex} failed (${result.code}):\n${(result.stderr || result.stdout).slice(-3000)}`);
+            if (contender.daemonPeakRssKiB) result.maxRssKiB += await contender.daemonPeakRssKiB();
+            const access = await summariseAccessLog(registry.takeAccessLog(), registry.dataDir);
+            const layers = await checkPushed(`${registry.host}/bench/s6-${name}:${tag}`);
+            samples[`${name} ${phase}`].push({ ms: result.ms, rssKiB: result.maxRssKiB, layers, ...access });
+            log(`S6 run ${runIndex + 1}/${options.runs} ${name} ${phase}: ${seconds(result.ms)} s, ${layers} layers, ${mib(access.uploadedBytes)} MiB uploaded, ${access.requests} requests, peak RSS ${mib(result.maxRssKiB * 1024)} MiB`);
+          }
+        }
+      }
+    } finally {
+      for (const contender of Object.values(available)) await contender.stop();
+      await registry.stop();
+    }
+    const summary = Object.fromEntries(
+      Object.entries(samples).map(([key, list]) => [key, { ms: median(list.map((s) => s.ms)), rssKiB: median(list.map((s) => s.rssKiB)), uploadedBytes: median(list.map((s) => s.uploadedBytes)), requests: median(list.map((s) => s.requests)), layers: list[0].layers, all: list.map((s) => seconds(s.ms)).join(', ') }]),
+    );
+    const headers = ['contender', 'median s', 'runs (s)', 'time vs Tessera (same phase)', 'layers', 'uploaded MiB', 'requests', 'peak RSS MiB'];
+    const rows = Object.entries(summary).map(([key, s]) => {
+      const phase = key.split(' ')[1];
+      return [key, seconds(s.ms), s.all, ratio(s.ms, summary[`tessera ${phase}`]?.ms ?? 0), s.layers, mib(s.uploadedBytes), s.requests, mib(s.rssKiB * 1024)];
+    });
+    printTable(headers, rows);
+    const markdown = [
+      `## ${this.title}`,
+      '',
+      `\`${DOCKERFILE}\` of the generated monorepo (${repo.nodeModules.files.toLocaleString('en')} files / ${mib(repo.nodeModules.bytes)} MiB in node_modules): stage \`deps\` copies the dependency manifests and the third-party tree, then a RUN "installs" it (\`cp -a\` into /app plus pruning: a RUN that creates ~${repo.nodeModules.files.toLocaleString('en')} files); stage \`build\` copies each module's manifest, then each module's sources, and a RUN concatenates them; the final stage copies both results onto the in-repo runtime base (busybox, pushed to the local registry). Every contender builds and pushes to the same local \`docker-registry\`; the measured time covers build and push. Cold: nothing cached (Tessera: always; buildah: a fresh --root; BuildKit: a new dockerd with an empty --data-root). Warm: the same build again right after. A run counts only if the pushed image exists with at least 3 non-empty layers and the app's Cmd. "time vs Tessera" divides by Tessera's time in the same phase: above 1× is slower than Tessera.`,
+      '',
+      markdownTable(headers, rows),
+      '',
+      'Tessera has no layer cache yet (`--cache` is accepted and warns), so its warm build repeats the cold one; BuildKit and buildah reuse every step. buildah uses the overlay storage driver with chroot isolation. Peak RSS is the largest process the command waited for (for BuildKit: the docker client plus the dockerd daemon, whose peak since the cold start covers BuildKit, which runs inside it).',
+      '',
+      'Commands per run:',
+      '```sh',
+      ...Object.values(available).map((c) => c.describe),
+      '```',
+    ].join('\n');
+    return { markdown, summary };
+  },
+};
