@@ -1,7 +1,8 @@
 import { describe, expect, inject, it } from 'vitest';
 import { DigestMismatchError, MediaType, RegistryClient, RegistryError, parseReference, sha256Digest } from '@tessera/oci';
 import { startRegistry } from '../../../tools/registry/registry';
-import { manifestBytes, openBuffer, randomBlob, readAll, startRegistryProxy, uniqueRepository } from './registry-helpers';
+import { manifestBytes, openBuffer, randomBlob, readAll, uniqueRepository } from './registry-helpers';
+import { startRegistryProxy } from '../../../tools/faults/proxy';
 
 const host = inject('registryHost');
 const client = () => new RegistryClient({ insecureRegistries: [host], retry: { attempts: 2, baseDelayMs: 10 } });

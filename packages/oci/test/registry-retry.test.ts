@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { MediaType, RegistryClient, RegistryError, parseReference } from '@tessera/oci';
-import { manifestBytes, openBuffer, randomBlob, readAll, startRegistryProxy, uniqueRepository } from './registry-helpers';
+import { manifestBytes, openBuffer, randomBlob, readAll, uniqueRepository } from './registry-helpers';
+import { startRegistryProxy } from '../../../tools/faults/proxy';
 
 const upstream = inject('registryHost');
 const cleanups: Array<() => Promise<void> | void> = [];
