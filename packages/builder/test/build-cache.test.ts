@@ -187,6 +187,19 @@ describe('layer cache in a directory', () => {
     expect((await cachedBuild(dir, { ...options, cacheTtlMs: 3600_000 })).misses).toEqual([2]);
   });
 
+  it('keeps unpacked base trees by chain ID, so a later RUN copies the base instead of extracting it', async () => {
+    const cacheDir = join(work, 'unpack-cache');
+    const logs: string[] = [];
+    const dir = await writeContext(work, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nARG N\nRUN echo $N > /n\n' });
+    const options = (n: string) => ({ noPush: true, cacheDir, cache: false, buildArgs: { BASE: base, N: n }, insecureRegistries: [registry.host], log: (l: string) => logs.push(l) });
+    await buildImage(defaultBuildOptions({ context: dir, ...options('1') }));
+    expect(logs.filter((l) => l.startsWith('rootfs:'))).toEqual([`rootfs: 0 of ${baseLayers.length} layers copied from the unpack cache, the rest extracted`]);
+    logs.length = 0;
+    await buildImage(defaultBuildOptions({ context: dir, ...options('2') }));
+    expect(logs.filter((l) => l.startsWith('rootfs:'))).toEqual([`rootfs: ${baseLayers.length} of ${baseLayers.length} layers copied from the unpack cache, the rest extracted`]);
+    expect((await verifyCacheDir(cacheDir)).clean).toBe(true);
+  });
+
   it('stays intact when four builds share it at once', async () => {
     const cacheDir = join(work, 'shared-cache');
     const contexts = await Promise.all(

@@ -22,7 +22,7 @@ import { expandWord, parseDockerfile, type Dockerfile, type Stage } from '../doc
 import { resolveBaseImage, scratchImage, type BaseImage } from './base-image';
 import { BuiltImage } from './built-image';
 import type { BuildOptions } from './options';
-import { Rootfs } from './rootfs';
+import { Rootfs, RootfsCache } from './rootfs';
 import { StageBuilder, type StageResult, type StageServices } from './stage-builder';
 import { stagesToBuild } from './stages';
 
@@ -79,6 +79,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       return base;
     };
     const imageRootfsCache = new Map<string, Promise<Rootfs>>();
+    const rootfsCache = options.cacheDir ? new RootfsCache(join(options.cacheDir, 'rootfs')) : undefined;
 
     const services: StageServices = {
       options,
@@ -90,6 +91,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       globalArgs,
       timings: time,
       layerCache: layerCacheFor(options, client),
+      materialise: async (name, layers) => {
+        const rootfs = await Rootfs.materialise(join(workDir, name), layers, { onWarning: (m) => options.log(`warning: ${m}`), cache: rootfsCache });
+        if (rootfsCache) options.log(`rootfs: ${rootfs.restoredFromCache} of ${layers.length} layers copied from the unpack cache, the rest extracted`);
+        return rootfs;
+      },
       stageByName: async (name) => {
         const stage = lookupStage(dockerfile, name);
         return stage ? buildStage(stage) : undefined;
@@ -97,12 +103,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       imageRootfs: (name) => {
         let rootfs = imageRootfsCache.get(name);
         if (!rootfs) {
-          rootfs = (async () => {
-            const base = await resolveBase(name);
-            const fs = await Rootfs.create(join(workDir, `image-${imageRootfsCache.size}`), (m) => options.log(`warning: ${m}`));
-            await fs.catchUp(base.layers);
-            return fs;
-          })();
+          rootfs = resolveBase(name).then((base) => services.materialise(`image-${imageRootfsCache.size}`, base.layers));
           imageRootfsCache.set(name, rootfs);
         }
         return rootfs;

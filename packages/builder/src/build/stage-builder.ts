@@ -22,7 +22,7 @@ import type { BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
 import { StageConfig } from './image-config';
 import type { BuildOptions } from './options';
-import { Rootfs } from './rootfs';
+import type { Rootfs } from './rootfs';
 import { runStep, type RunStepResult } from './run-step';
 
 /** What a finished stage leaves for later stages and for the outputs. */
@@ -50,6 +50,8 @@ export interface StageServices {
   stageByName(name: string): Promise<StageResult | undefined>;
   /** An image named by COPY --from or a bind mount's from=, unpacked. */
   imageRootfs(name: string): Promise<Rootfs>;
+  /** A rootfs directory holding these layers (from the unpack cache where it has them). */
+  materialise(name: string, layers: ImageLayer[]): Promise<Rootfs>;
   timings: (phase: string, ms: number) => void;
   /** The layer cache (`--cache`), directory and/or registry. */
   layerCache?: LayerCache;
@@ -386,8 +388,7 @@ export class StageBuilder {
   async ensureRootfs(): Promise<Rootfs> {
     if (!this.rootfs) {
       const started = Date.now();
-      this.rootfs = await Rootfs.create(join(this.services.workDir, `rootfs-${this.stage.index}`), (m) => log(this.services, `warning: ${m}`));
-      await this.rootfs.catchUp(this.layers);
+      this.rootfs = await this.services.materialise(`rootfs-${this.stage.index}`, this.layers);
       this.services.timings('unpack', Date.now() - started);
     }
     return this.rootfs;
@@ -492,8 +493,7 @@ export class StageBuilder {
     const stage = await this.services.stageByName(from);
     if (stage) {
       if (!stage.rootfs) {
-        stage.rootfs = await Rootfs.create(join(this.services.workDir, `rootfs-${stage.stage.index}`), (m) => log(this.services, `warning: ${m}`));
-        await stage.rootfs.catchUp(stage.layers);
+        stage.rootfs = await this.services.materialise(`rootfs-${stage.stage.index}`, stage.layers);
       }
       return stage.rootfs.dir;
     }
