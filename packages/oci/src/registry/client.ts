@@ -1,4 +1,5 @@
-import { pipeline, type Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DigestStream, isDigest, sha256Digest } from '../digest';
 import { DigestMismatchError, RegistryError, type RegistryOperation } from '../errors';
 import type { RegistryLocation } from '../image';
@@ -7,9 +8,9 @@ import { normalizeRegistry, registryWireHost } from '../reference';
 import type { Descriptor, RawManifest } from '../types';
 import { Authenticator, repositoryScope } from './auth';
 import { CredentialResolver, type CredentialOptions } from './credentials';
-import { withRetry, type RetryPolicy } from './retry';
+import { retryDelay, withRetry, type RetryPolicy } from './retry';
 import { Transport, type TransportOptions, type TransportResponse } from './transport';
-import { responseError, type RequestContext } from './wire-errors';
+import { networkError, responseError, type RequestContext } from './wire-errors';
 
 export interface RegistryClientOptions extends TransportOptions, CredentialOptions {
   /** Retries of network errors, 5xx and 429: attempts (default 5), baseDelayMs (250), maxDelayMs (10 s). */
@@ -185,21 +186,58 @@ export class RegistryClient {
 
   /**
    * The blob's bytes as a stream (redirects followed) that fails unless they match the descriptor's digest and size.
-   * The stream holds one of the host's request slots until it ends or is destroyed.
+   * A connection lost mid-body is resumed with a Range request (within the retry policy), so a long download
+   * survives a reset without starting over. The stream holds one of the host's request slots until it ends or is destroyed.
    */
   async openBlob(repo: RegistryLocation, descriptor: Pick<Descriptor, 'digest' | 'size'>): Promise<Readable> {
     const context = this.context(repo, 'blob get');
-    const res = await this.retrying(context, async () => {
-      const r = await this.send(context, [repositoryScope(repo.repository, ['pull'])], {
-        method: 'GET',
-        url: this.url(repo, `/v2/${repo.repository}/blobs/${descriptor.digest}`),
-        followRedirects: 5,
+    const request = (offset: number) =>
+      this.retrying(context, async () => {
+        const r = await this.send(context, [repositoryScope(repo.repository, ['pull'])], {
+          method: 'GET',
+          url: this.url(repo, `/v2/${repo.repository}/blobs/${descriptor.digest}`),
+          headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+          followRedirects: 5,
+        });
+        await expectStatus(r, offset > 0 ? [200, 206] : [200], context);
+        return r;
       });
-      await expectStatus(r, [200], context);
-      return r;
-    });
+    const first = await request(0);
+    const attempts = this.retryPolicy.attempts ?? 5;
+    const log = this.transport.log;
+    const policy = this.retryPolicy;
+    async function* resumingBody(): AsyncGenerator<Buffer> {
+      let res = first;
+      let received = 0;
+      for (let failures = 0; ; ) {
+        try {
+          // A registry that ignores Range answers 200 from the first byte: skip what we already have.
+          let skip = res.status === 200 ? received : 0;
+          for await (const data of res.body as AsyncIterable<Buffer>) {
+            let chunk = data;
+            if (skip > 0) {
+              const dropped = Math.min(skip, chunk.length);
+              skip -= dropped;
+              chunk = chunk.subarray(dropped);
+              if (chunk.length === 0) continue;
+            }
+            received += chunk.length;
+            yield chunk;
+          }
+          if (received >= descriptor.size) return;
+          throw new RegistryError(context.registry, context.repository, context.operation, res.status, 'UNREACHABLE', `the body ended after ${received} of ${descriptor.size} bytes`);
+        } catch (error) {
+          const mapped = networkError(context, error, context.host);
+          if (!mapped.retryable || ++failures >= attempts) throw mapped;
+          const delay = retryDelay(failures, policy, mapped);
+          log?.(`resuming blob get on ${context.registry}/${repo.repository} at byte ${received} in ${Math.round(delay)} ms (attempt ${failures + 1} of ${attempts}): ${mapped.message}`);
+          await sleep(delay);
+          res = await request(received);
+        }
+      }
+    }
     const verified = new DigestStream({ digest: descriptor.digest, size: descriptor.size, what: `blob ${descriptor.digest} from ${context.registry}/${repo.repository}` });
-    pipeline(res.body, verified, () => undefined); // errors reach the reader through `verified`
+    pipeline(Readable.from(resumingBody()), verified, () => undefined); // errors reach the reader through `verified`
     return verified;
   }
 
@@ -393,13 +431,18 @@ async function expectStatus(res: TransportResponse, expected: number[], context:
 async function readLimited(res: TransportResponse, limit: number, context: RequestContext): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      res.body.destroy();
-      throw new RegistryError(context.registry, context.repository, context.operation, res.status, 'MANIFEST_INVALID', `response larger than ${limit} bytes`);
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) {
+        res.body.destroy();
+        throw new RegistryError(context.registry, context.repository, context.operation, res.status, 'MANIFEST_INVALID', `response larger than ${limit} bytes`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    // A connection lost mid-body is a network error like any other, so the caller's retry covers it.
+    throw networkError(context, error, res.url.host);
   }
   return Buffer.concat(chunks);
 }
