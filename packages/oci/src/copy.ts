@@ -100,7 +100,15 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
   return result;
 }
 
-async function moveBlob(source: ImageSource, destination: ImageDestination, descriptor: Descriptor): Promise<BlobCopyAction> {
+/**
+ * Moves one blob the cheapest way: skipped when the destination has it, mounted when both sides are
+ * repositories of one registry, else streamed from the source.
+ */
+export async function moveBlob(
+  source: Pick<ImageSource, 'openBlob' | 'blobLocation' | 'location'>,
+  destination: ImageDestination,
+  descriptor: Descriptor,
+): Promise<BlobCopyAction> {
   if (await destination.hasBlob(descriptor)) return 'skipped';
   const from = source.blobLocation?.(descriptor) ?? source.location;
   if (destination.mountBlob && from && canMount(from, destination.location)) {

@@ -10,9 +10,12 @@ import {
   parseReference,
   registryImageDestination,
   registryImageSource,
+  Limiter,
+  moveBlob,
   RegistryClient,
   BlobStore,
   TesseraError,
+  type ImageDestination,
   type ImageReference,
   type Platform,
 } from '@tessera/oci';
@@ -20,9 +23,9 @@ import { cachingImageSource, DirectoryLayerCache, RegistryLayerCache, TieredLaye
 import { createIgnoreMatcher, loadIgnorePatterns, openBuildContext } from '../context/index';
 import { expandWord, parseDockerfile, type Dockerfile, type Stage } from '../dockerfile/index';
 import { resolveBaseImage, scratchImage, type BaseImage } from './base-image';
-import { BuiltImage } from './built-image';
+import { BuiltImage, type ImageLayer } from './built-image';
 import type { BuildOptions } from './options';
-import { Rootfs, RootfsCache } from './rootfs';
+import { openLayer, Rootfs, RootfsCache } from './rootfs';
 import { StageBuilder, type StageResult, type StageServices } from './stage-builder';
 import { stagesToBuild } from './stages';
 
@@ -110,11 +113,17 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       },
     };
 
+    const expandBase = (stage: Stage) => expandWord(stage.baseName, (n) => globalArgs.get(n), { escapeToken: dockerfile.directives.escape });
+    // Stages whose layers end up in the final image: their uploads can start as soon as each layer is written.
+    const finalChain = new Set<number>();
+    for (let stage: Stage | undefined = target; stage; stage = lookupStage(dockerfile, expandBase(stage), stage.index)) finalChain.add(stage.index);
+    const early = options.noPush ? undefined : new EarlyUpload(options.destinations.map((d) => registryImageDestination(client, parseReference(d))), options);
+
     const buildStage = (stage: Stage): Promise<StageResult> => {
       let result = results.get(stage.index);
       if (!result) {
         result = (async () => {
-          const baseName = expandWord(stage.baseName, (n) => globalArgs.get(n), { escapeToken: dockerfile.directives.escape });
+          const baseName = expandBase(stage);
           const platformText = stage.platform ? expandWord(stage.platform, (n) => buildArgs.get(n) ?? globalArgs.get(n)) : undefined;
           const platform = platformText ? parsePlatformArg(platformText) : undefined;
           const parent = lookupStage(dockerfile, baseName, stage.index);
@@ -128,7 +137,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
             base = await resolveBase(baseName, platform);
           }
           options.log(`${stage.name ? `[${stage.name}]` : `[stage ${stage.index}]`} FROM ${baseName}${base.digest ? ` (${base.digest})` : ''}`);
-          return new StageBuilder(stage, base, services).build();
+          const onLayer = early && finalChain.has(stage.index) ? (layer: ImageLayer) => early.add(layer) : undefined;
+          return new StageBuilder(stage, base, { ...services, onLayer }).build();
         })();
         results.set(stage.index, result);
       }
@@ -138,6 +148,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     for (const stage of needed) await buildStage(stage);
     const finalStage = await buildStage(target);
     const image = finalImage(finalStage, options);
+    await early?.settle();
     const pushed = await writeOutputs(image, options, client, time);
     timings.total = Date.now() - started;
     if (options.benchmarkFile) await writeFile(options.benchmarkFile, JSON.stringify(timings, null, 2) + '\n');
@@ -207,6 +218,36 @@ async function writeDigestFiles(image: BuiltImage, options: BuildOptions): Promi
   if (options.imageNameTagWithDigestFile) {
     const entries = refs.map((r) => ({ image: `${r.registry}/${r.repository}`, tag: r.tag ?? 'latest', digest: image.digest }));
     await writeFile(options.imageNameTagWithDigestFile, JSON.stringify(entries));
+  }
+}
+
+/**
+ * Uploads each layer of the final image as soon as it is written, overlapping the rest of the build.
+ * Failures are left to the final push, which retries whatever is still missing.
+ */
+class EarlyUpload {
+  private readonly tasks: Promise<unknown>[] = [];
+  private readonly limiter = new Limiter(4);
+  private readonly destinations: ImageDestination[];
+
+  constructor(
+    destinations: ImageDestination[],
+    private readonly options: Pick<BuildOptions, 'log' | 'verbose'>,
+  ) {
+    // One upload per repository, whatever the number of tags.
+    this.destinations = [...new Map(destinations.map((d) => [`${d.location?.registry}/${d.location?.repository}`, d])).values()];
+  }
+
+  add(layer: ImageLayer): void {
+    const source = { openBlob: () => openLayer(layer), blobLocation: () => layer.source?.location };
+    for (const destination of this.destinations) {
+      const task = this.limiter.run(() => moveBlob(source, destination, layer.descriptor));
+      this.tasks.push(task.catch((e: unknown) => this.options.verbose && this.options.log(`early upload of ${layer.descriptor.digest} failed, the push retries it: ${e instanceof Error ? e.message : String(e)}`)));
+    }
+  }
+
+  async settle(): Promise<void> {
+    await Promise.all(this.tasks);
   }
 }
 

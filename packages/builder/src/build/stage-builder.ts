@@ -1,6 +1,7 @@
 import { chmod as setMode, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, posix } from 'node:path';
-import { layerMediaType, TesseraError, type HistoryEntry, type MediaFamily, type Platform } from '@tessera/oci';
+import { Limiter, layerMediaType, TesseraError, type HistoryEntry, type MediaFamily, type Platform } from '@tessera/oci';
 import {
   createIgnoreMatcher,
   detectArchive,
@@ -50,6 +51,8 @@ export interface StageServices {
   stageByName(name: string): Promise<StageResult | undefined>;
   /** An image named by COPY --from or a bind mount's from=, unpacked. */
   imageRootfs(name: string): Promise<Rootfs>;
+  /** Told of each finished layer of a stage the final image is built on, so its upload can start early. */
+  onLayer?: (layer: ImageLayer) => void;
   /** A rootfs directory holding these layers (from the unpack cache where it has them). */
   materialise(name: string, layers: ImageLayer[]): Promise<Rootfs>;
   timings: (phase: string, ms: number) => void;
@@ -71,6 +74,9 @@ export class StageBuilder {
   private singleSnapshotBase?: unknown;
   /** Cache key of the filesystem so far: a RUN's key chains from it. */
   private chainKey: string;
+  /** Layers being written (and cache entries being stored) while later instructions go on. */
+  private readonly pending: Promise<unknown>[] = [];
+  private readonly writes = new Limiter(Math.max(1, availableParallelism()));
 
   constructor(
     private readonly stage: Stage,
@@ -99,6 +105,8 @@ export class StageBuilder {
     }
     for (const instruction of this.stage.instructions) await this.execute(instruction, false);
     if (this.services.options.singleSnapshot) await this.endSingleSnapshot();
+    await this.flush();
+    this.config.config.rootfs.diff_ids = this.layers.map((l) => l.diffId);
     return {
       stage: this.stage,
       base: this.base,
@@ -219,7 +227,7 @@ export class StageBuilder {
         if (cached) await this.appendLayer(cached, history(false));
         else {
           const layer = await this.commit(entries ?? (await this.copyEntries(instruction)), history(false));
-          if (key && layer && this.services.options.cacheCopyLayers) await this.cacheStore(key, layer);
+          if (key && layer && this.services.options.cacheCopyLayers) this.pending.push(layer.ready.then((l) => this.cacheStore(key, l)));
         }
         if (key) this.chainKey = chainCacheKey(this.chainKey, key);
         break;
@@ -231,7 +239,7 @@ export class StageBuilder {
         else {
           const result = await this.run(raw, instruction);
           const layer = await this.commit(result.entries, history(false, runHistory(raw, instruction)), true);
-          if (key && layer) await this.cacheStore(key, layer);
+          if (key && layer) await this.cacheStore(key, await layer.ready);
         }
         if (key) this.chainKey = key;
         else if (this.services.layerCache) this.chainKey = chainCacheKey(this.chainKey, stageBaseKey(`uncacheable ${this.layers.at(-1)?.diffId ?? ''}`));
@@ -248,8 +256,12 @@ export class StageBuilder {
   }
 
   /** Writes the entries as a new layer (unless single-snapshot mode defers them) and records history. */
-  /** Writes the entries as a new layer (unless single-snapshot mode defers them) and records history. */
-  private async commit(entries: LayerEntry[], history: HistoryEntry, alreadyInRootfs = false): Promise<ImageLayer | undefined> {
+  /**
+   * Writes the entries as a new layer (unless single-snapshot mode defers them) and records history.
+   * Without a rootfs to keep in step, the layer is written in the background, so independent layers
+   * compress in parallel; `ready` settles when it is written.
+   */
+  private async commit(entries: LayerEntry[], history: HistoryEntry, alreadyInRootfs = false): Promise<{ ready: Promise<ImageLayer> } | undefined> {
     if (this.services.options.singleSnapshot) {
       if (!alreadyInRootfs && entries.length) await this.applyToRootfs(entries);
       this.config.addHistory({ ...history, empty_layer: true });
@@ -259,19 +271,39 @@ export class StageBuilder {
       this.config.addHistory({ ...history, empty_layer: true });
       return undefined;
     }
-    const layer = await this.writeEntries(entries);
-    await this.appendLayer(layer, history, alreadyInRootfs);
-    return layer;
+    if (this.rootfs) {
+      const layer = await this.writeEntries(entries);
+      await this.appendLayer(layer, history, alreadyInRootfs);
+      return { ready: Promise.resolve(layer) };
+    }
+    // A placeholder keeps the layer's place in the image; it is filled in when the write finishes.
+    const slot = {} as ImageLayer;
+    this.layers.push(slot);
+    this.config.addHistory(history);
+    const written = this.writes.run(() => this.writeEntries(entries)).then((layer) => {
+      Object.assign(slot, layer);
+      this.services.onLayer?.(slot);
+      return slot;
+    });
+    // Marked handled here; flush() still sees the failure.
+    written.catch(() => undefined);
+    this.pending.push(written);
+    return { ready: written };
   }
 
   private async appendLayer(layer: ImageLayer, history: HistoryEntry, alreadyInRootfs = false): Promise<void> {
     this.layers.push(layer);
-    this.config.addDiffId(layer.diffId);
     this.config.addHistory(history);
+    this.services.onLayer?.(layer);
     if (this.rootfs) {
       if (alreadyInRootfs) this.rootfs.markApplied(this.layers.length);
       else await this.rootfs.catchUp(this.layers);
     }
+  }
+
+  /** Waits for background layer writes; anything that reads the layers or the rootfs comes after this. */
+  private async flush(): Promise<void> {
+    while (this.pending.length) await Promise.all(this.pending.splice(0));
   }
 
   /** The layer bytes also depend on how they are compressed. */
@@ -380,13 +412,13 @@ export class StageBuilder {
     if (entries.length === 0) return;
     const layer = await this.writeEntries(entries);
     this.layers.push(layer);
-    this.config.addDiffId(layer.diffId);
     this.config.addHistory({ created: this.created, created_by: 'tessera single snapshot', comment: 'tessera' });
     rootfs.markApplied(this.layers.length);
   }
 
   async ensureRootfs(): Promise<Rootfs> {
     if (!this.rootfs) {
+      await this.flush();
       const started = Date.now();
       this.rootfs = await this.services.materialise(`rootfs-${this.stage.index}`, this.layers);
       this.services.timings('unpack', Date.now() - started);

@@ -21,6 +21,16 @@ export class Limiter {
     };
   }
 
+  /** Runs `task` in a slot. */
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await task();
+    } finally {
+      release();
+    }
+  }
+
   get inUse(): number {
     return this.active;
   }
