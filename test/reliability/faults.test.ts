@@ -70,7 +70,8 @@ describe('tessera copy through a proxy that faults 10% of requests', () => {
     const durations: number[] = [];
     const failures: string[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const proxy = await faultyProxy(1000 + run, 0.1);
+      // Besides the random faults, every other run loses one upload mid-body, so that fault is always exercised.
+      const proxy = await faultyProxy(1000 + run, 0.1, run % 2 ? [] : [{ fault: 'reset-request', when: (r) => r.method === 'PUT' && r.url.pathname.includes('/blobs/uploads/'), times: 1 }]);
       const repository = `reliability/copy-${run}-${Date.now()}`;
       const started = Date.now();
       const result = await tessera(['copy', '--insecure-registry', proxy.host, `oci:${layout}:latest`, `docker://${proxy.host}/${repository}:v1`], TIMEOUT_ENV);
@@ -109,7 +110,8 @@ describe('tessera build pushing through a proxy that faults 10% of requests', ()
     const durations: number[] = [];
     const failures: string[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const proxy = await faultyProxy(2000 + run, 0.1);
+      // The base layer's mount is refused once per run (too rare at random), forcing an upload.
+      const proxy = await faultyProxy(2000 + run, 0.1, [{ fault: 'refuse-mount', times: 1 }]);
       const context = run < LARGE_BUILD_RUNS ? largeContext : smallContext;
       await writeFile(join(context, 'Dockerfile'), dockerfile(proxy.host));
       const repository = `reliability/build-${run}-${Date.now()}`;
@@ -135,6 +137,8 @@ describe('tessera build pushing through a proxy that faults 10% of requests', ()
     }
     console.log(summarize('build with 10% faults', durations));
     expect(failures).toEqual([]);
+    // Over both suites every kind of fault happened at least once.
+    for (const kind of ALL_FAULTS) expect(faultTotals[kind], kind).toBeGreaterThan(0);
   }, 900_000);
 });
 
