@@ -26,8 +26,9 @@ export default async function imageBatchExecutor(
   overrides: ImageExecutorOptions,
   context: ExecutorContext,
 ): Promise<Record<string, BatchTaskResult>> {
+  void overrides; // Nx already merged them into each task's options, coerced by the schema.
   const taskIds = Object.keys(taskGraph.tasks);
-  const first = { ...inputs[taskIds[0]], ...overrides };
+  const first = inputs[taskIds[0]];
   const session = new BuildSession(sessionOptions(first));
   const limiter = new Limiter(Math.max(1, Math.min(4, cpus().length)));
   const projectFiles = await loadProjectFiles(context.projectGraph);
@@ -53,7 +54,7 @@ export default async function imageBatchExecutor(
       try {
         const task = taskGraph.tasks[taskId];
         const taskContext: ExecutorContext = { ...context, projectName: task.target.project, targetName: task.target.target, taskGraph };
-        report = await buildTask({ ...inputs[taskId], ...overrides }, taskContext, session, projectFiles);
+        report = await buildTask(inputs[taskId], taskContext, session, projectFiles);
       } finally {
         release();
       }

@@ -150,6 +150,7 @@ async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorO
       : await findInLocalCache(cache, outputDir, prepared.inputHash, request.tags);
     if (existing) {
       report.digest = existing;
+      report.layers = await previousLayers(join(outputDir, 'image.json'), existing);
       if (push) await applyMissingTags(services, cacheRepository, existing, repository, request.tags, stats);
       services.session.recordBuilt(request.repository, existing);
       return finish('unchanged');
@@ -354,6 +355,16 @@ async function applyMissingTags(
   if (missing.length === 0) return;
   const source = registryImageSource(client, { registry: cacheRepository.registry, repository: cacheRepository.repository, digest });
   await copyImage(source, services.session.destination(repository, stats), { tags: missing });
+}
+
+/** The layers an earlier `image.json` recorded for the same digest (an unchanged image keeps its layer list). */
+async function previousLayers(imageJson: string, digest: string): Promise<ImageLayerReport[]> {
+  try {
+    const previous = JSON.parse(await readFile(imageJson, 'utf8')) as { digest?: string; layers?: ImageLayerReport[] };
+    return previous.digest === digest ? (previous.layers ?? []).map((layer) => ({ ...layer, rebuilt: false })) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** The stable part of the report, written as `image.json`. */
