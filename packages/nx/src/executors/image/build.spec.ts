@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { testGraph } from '../../testing/test-graph';
+import { planLayers } from '../../planning/layers';
+import { layeredConfig, pinFromLines, shouldPush, type ImageBuildReport } from './build';
+import { hashParts, imageInputHash, type ImageInputs } from './input-hash';
+import { formatBytes, summaryLine } from './summary';
+
+describe('pinFromLines', () => {
+  it('pins each FROM image that has a digest, keeping flags, stage names and other lines', () => {
+    const text = 'FROM --platform=$BUILDPLATFORM reg:5000/node-base:latest AS build\nRUN echo reg:5000/node-base:latest\nFROM build\nFROM busybox\n';
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(pinFromLines(text, { 'reg:5000/node-base:latest': digest })).toBe(
+      `FROM --platform=$BUILDPLATFORM reg:5000/node-base@${digest} AS build\nRUN echo reg:5000/node-base:latest\nFROM build\nFROM busybox\n`,
+    );
+  });
+});
+
+describe('shouldPush', () => {
+  it('pushes when a registry is configured or named, and respects an explicit choice', () => {
+    expect(shouldPush('api', {})).toBe(false);
+    expect(shouldPush('team/api', {})).toBe(false);
+    expect(shouldPush('reg.example.com/api', {})).toBe(true);
+    expect(shouldPush('localhost/api', {})).toBe(true);
+    expect(shouldPush('api', { registry: 'reg:5000' })).toBe(true);
+    expect(shouldPush('reg.example.com/api', { push: false })).toBe(false);
+  });
+});
+
+describe('image input hash', () => {
+  const inputs: ImageInputs = {
+    mode: 'layered',
+    baseDigests: { 'reg/node:22': 'sha256:1' },
+    platform: 'linux/amd64',
+    layerHashes: ['a', 'b'],
+    config: { workdir: '/app' },
+    sourceDateEpoch: '0',
+  };
+
+  it('changes with every input and not with key order', () => {
+    const hash = imageInputHash(inputs);
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(imageInputHash({ ...inputs })).toBe(hash);
+    for (const changed of [
+      { baseDigests: { 'reg/node:22': 'sha256:2' } },
+      { platform: 'linux/arm64' },
+      { layerHashes: ['a', 'c'] },
+      { layerHashes: ['b', 'a'] },
+      { config: { workdir: '/srv' } },
+      { sourceDateEpoch: '1' },
+      { mode: 'dockerfile' as const },
+    ]) {
+      expect(imageInputHash({ ...inputs, ...changed })).not.toBe(hash);
+    }
+    expect(imageInputHash({ ...inputs, buildArgs: { A: '1', B: '2' } })).toBe(imageInputHash({ ...inputs, buildArgs: { B: '2', A: '1' } }));
+  });
+
+  it('frames parts so that moving a boundary changes the hash', () => {
+    expect(hashParts(['ab', 'c'])).not.toBe(hashParts(['a', 'bc']));
+  });
+});
+
+describe('layered config', () => {
+  it('takes cmd, entrypoint, env, user, ports and labels from the project, sorted, with runtime defaults', () => {
+    const graph = testGraph({ api: { root: 'apps/api', metadata: { js: {} } } }, {});
+    const plan = planLayers(graph, 'api', { base: 'reg/node:22' });
+    expect(layeredConfig(plan, { cmd: ['node', 'main.js'], env: { Z: '1', A: '2' }, ports: ['9090', '8080'], labels: { b: '1', a: '2' }, user: 'node' })).toEqual({
+      workdir: '/app',
+      env: { A: '2', NODE_ENV: 'production', Z: '1' },
+      user: 'node',
+      cmd: ['node', 'main.js'],
+      ports: ['8080', '9090'],
+      labels: { a: '2', b: '1' },
+    });
+  });
+});
+
+describe('summary line', () => {
+  it('says project, outcome, layers, bytes, digest and time', () => {
+    const report: ImageBuildReport = {
+      project: 'api',
+      status: 'built',
+      repository: 'reg/api',
+      tags: ['1.0.0'],
+      digest: `sha256:${'0123456789abcdef'.repeat(4)}`,
+      mode: 'layered',
+      pushed: true,
+      layers: [],
+      layersRebuilt: 1,
+      layersTotal: 5,
+      bytesUploaded: 2150,
+      blobsUploaded: 2,
+      blobsMounted: 1,
+      durationMs: 1234,
+    };
+    expect(summaryLine(report)).toBe('api: built, layers 1/5 rebuilt, 2.1 kB uploaded, sha256:0123456789ab, 1.2 s');
+    expect(summaryLine({ ...report, status: 'failed', digest: undefined, error: 'boom' })).toContain('\n  boom');
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(3_200_000)).toBe('3.2 MB');
+  });
+});
