@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Tessera benchmark harness: `npm run bench -- --scenario S8,S7 --scale 1 --runs 3`. Not a test; not run in CI.
 import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from './lib/args.mjs';
 import { repoRoot } from './lib/dist.mjs';
@@ -21,7 +21,7 @@ npx tsc -b packages/oci packages/builder packages/nx
 npm run bench -- --scenario ${scenarioOrder.join(',')} --scale 1 --runs 3
 \`\`\`
 
-Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--no-docs\` (print only). Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.`;
+Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--no-docs\` (print only). Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.`;
 
 async function main() {
   const options = parseArgs(process.argv.slice(2), {
@@ -30,6 +30,7 @@ async function main() {
     runs: 3,
     seed: 1,
     'work-dir': join(tmpdir(), 'tessera-bench'),
+    contenders: 'all',
     'no-docs': false,
   });
   if (Number(process.versions.node.split('.')[0]) < 22) throw new Error(`Node 22 is needed (this is ${process.version}): export PATH=${repoRoot}/node_modules/.bin:$PATH`);
@@ -47,7 +48,7 @@ async function main() {
     console.log(`\n== ${scenarios[id].title}`);
     try {
       const { markdown } = await scenarios[id].run({ options, log, environment });
-      sections.set(id, `${markdown}\n\n${environmentBlock(environment)}`);
+      sections.set(id, `${markdown}\n\n${environmentBlock({ ...environment, load: loadavg() })}`);
     } catch (error) {
       failures.push(id);
       console.error(`${id} failed; nothing is reported for it:\n${error.stack ?? error}`);

@@ -31,7 +31,11 @@ export async function toolVersions(repoRoot) {
     skopeo: await firstLine('skopeo', ['--version']),
     buildah: await firstLine('buildah', ['--version']),
     docker: await firstLine('/usr/bin/docker', ['--version']),
-    nx: await firstLine(process.execPath, [`${repoRoot}/node_modules/nx/bin/nx.js`, '--version']).then((v) => v?.replace(/^.*?(\d[\d.]+).*$/, '$1')),
+    nx: JSON.parse(readFileSync(`${repoRoot}/node_modules/nx/package.json`, 'utf8')).version,
   };
-  return Object.fromEntries(Object.entries(versions).filter(([, value]) => value));
+  // Trim the tools' own wording ("skopeo version 1.9.3", "docker-registry github.com/… 2.8.2+ds1") to the version.
+  const trimmed = Object.entries(versions)
+    .filter(([, value]) => value)
+    .map(([name, value]) => [name, /(?:^|\s)v?(\d+\.\d+[\w.+~-]*)/.exec(value)?.[1] ?? value]);
+  return Object.fromEntries(trimmed);
 }

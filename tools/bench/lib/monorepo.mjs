@@ -8,6 +8,9 @@ import { prng, randomStream } from './random.mjs';
  * third-party trees and an in-repo runtime base. Seeded: the same seed and scale give the same bytes.
  * Sizes at scale 1: node_modules ~20,000 files / ~200 MB, site-packages ~8,000 files, .NET ~60 MB.
  */
+/** Bumped when the generated content changes, so cached copies in the work directory are not reused. */
+const GENERATOR_VERSION = 2;
+
 export const LANGUAGES = { node: { apps: 6, libs: 24 }, python: { apps: 3, libs: 8 }, dotnet: { apps: 3, libs: 8 } };
 
 function write(file, content) {
@@ -164,8 +167,11 @@ function runtimeBase(root) {
 const manifestFile = { node: 'package.json', python: 'pyproject.toml', dotnet: 'project.csproj' };
 const sourceKind = { node: 'js', python: 'py', dotnet: 'cs' };
 
-function moduleManifest(language, name, deps) {
-  if (language === 'node') return `${JSON.stringify({ name: `@bench/${name}`, version: '1.0.0', dependencies: Object.fromEntries(deps.map((d) => [`@bench/${d}`, '*'])) }, null, 2)}\n`;
+function moduleManifest(language, name, deps, npmDeps = []) {
+  if (language === 'node') {
+    const dependencies = Object.fromEntries([...deps.map((d) => [`@bench/${d}`, '*']), ...npmDeps.map((p) => [p.name, `^${p.version}`])]);
+    return `${JSON.stringify({ name: `@bench/${name}`, version: '1.0.0', dependencies }, null, 2)}\n`;
+  }
   if (language === 'python') return `[project]\nname = "${name}"\nversion = "1.0.0"\ndependencies = [${deps.map((d) => `"${d}"`).join(', ')}]\n`;
   return `<Project Sdk="Microsoft.NET.Sdk">\n  <ItemGroup>\n${deps.map((d) => `    <ProjectReference Include="../../libs/${d}/project.csproj" />`).join('\n')}\n  </ItemGroup>\n</Project>\n`;
 }
@@ -257,9 +263,17 @@ export function generateMonorepo(root, { seed = 1, scale = 1 } = {}) {
     return [...seen].sort();
   };
 
+  const node = nodeModules(root, seed, scale, text);
+  // npm dependencies of Node modules: popular packages shared widely; the core library always uses pkg-1 (S5 changes it).
+  const npmDepsOf = (module) => {
+    if (module.language !== 'node') return [];
+    const chosen = new Set(module.name === 'node-lib-00' ? [node.packages[1]] : []);
+    for (let count = random.int(2, 8); count > 0; count--) chosen.add(node.packages[random.skewed(node.packages.length)]);
+    return [...chosen].sort((a, b) => (a.name < b.name ? -1 : 1));
+  };
   for (const module of [...libs.map((lib) => ({ ...lib, kind: 'libs' })), ...apps.map((app) => ({ ...app, kind: 'apps' }))]) {
     const dir = join(root, module.kind, module.name);
-    write(join(dir, manifestFile[module.language]), moduleManifest(module.language, module.name, module.deps));
+    write(join(dir, manifestFile[module.language]), moduleManifest(module.language, module.name, module.deps, npmDepsOf(module)));
     write(join(dir, 'project.json'), `${JSON.stringify({ name: module.name, projectType: module.kind === 'apps' ? 'application' : 'library', tags: [`lang:${module.language}`], implicitDependencies: module.deps }, null, 2)}\n`);
     const fileCount = random.int(8, 30);
     for (let f = 0; f < fileCount; f++) write(join(dir, 'src', `file${f}.${sourceKind[module.language]}`), text(sourceKind[module.language], random.int(500, 12_000)));
@@ -270,14 +284,14 @@ export function generateMonorepo(root, { seed = 1, scale = 1 } = {}) {
     }
   }
 
-  const node = nodeModules(root, seed, scale, text);
   const python = sitePackages(root, seed, scale, text);
   const dotnet = dotnetAssemblies(root, seed, scale);
   runtimeBase(root);
   write(join(root, 'tools/build.sh'), '#!/bin/sh\n# The bench "build": concatenate each module\'s sources into one file per module.\nset -e\nout=$1; shift\nmkdir -p "$out"\nfor module in "$@"; do cat "$module"/src/* > "$out/$(basename "$module").bundle"; done\n');
   const nodeDeps = Object.fromEntries(node.packages.map((p) => [p.name, p.version]));
   write(join(root, 'package.json'), `${JSON.stringify({ name: 'bench-monorepo', private: true, workspaces: ['apps/*', 'libs/*'], dependencies: nodeDeps }, null, 2)}\n`);
-  write(join(root, 'package-lock.json'), `${JSON.stringify({ name: 'bench-monorepo', lockfileVersion: 3, packages: Object.fromEntries(node.packages.map((p) => [`node_modules/${p.name}`, { version: p.version }])) }, null, 2)}\n`);
+  const lockPackages = { '': { name: 'bench-monorepo', dependencies: nodeDeps }, ...Object.fromEntries(node.packages.map((p) => [`node_modules/${p.name}`, { version: p.version, license: 'MIT' }])) };
+  write(join(root, 'package-lock.json'), `${JSON.stringify({ name: 'bench-monorepo', lockfileVersion: 3, requires: true, packages: lockPackages }, null, 2)}\n`);
   write(join(root, 'nx.json'), `${JSON.stringify({ $schema: './node_modules/nx/schemas/nx-schema.json', namedInputs: { default: ['{projectRoot}/**/*'] } }, null, 2)}\n`);
   write(join(root, '.dockerignore'), '.git\n**/Dockerfile.*\n');
   return {
@@ -293,7 +307,7 @@ export function generateMonorepo(root, { seed = 1, scale = 1 } = {}) {
 /** The monorepo for a seed and scale, generated once into the work directory and reused by later runs. */
 export async function ensureMonorepo(workDir, seed, scale) {
   const { existsSync, readFileSync, rmSync } = await import('node:fs');
-  const root = join(workDir, `monorepo-seed${seed}-scale${scale}`);
+  const root = join(workDir, `monorepo-v${GENERATOR_VERSION}-seed${seed}-scale${scale}`);
   const marker = `${root}.json`;
   if (existsSync(marker)) return JSON.parse(readFileSync(marker, 'utf8'));
   rmSync(root, { recursive: true, force: true });

@@ -17,10 +17,14 @@ export function markdownTable(headers, rows) {
 }
 
 /** One line of when, where and with what a section was measured. */
-export function environmentBlock({ machine, versions, date, options }) {
+export function environmentBlock({ machine, versions, date, options, load }) {
+  const loadLine = load
+    ? [`Load average (1/5/15 min) when the section finished: ${load.map((l) => l.toFixed(2)).join(' / ')}${load[1] > machine.cores ? ` — above the ${machine.cores} cores: other work shared the machine, so times are noisy (medians of ${options.runs} runs)` : ''}.`]
+    : [];
   return [
     `Measured ${date} on ${machine.distro}, Linux ${machine.kernel}, ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB memory; --scale ${options.scale}, --runs ${options.runs}, --seed ${options.seed}.`,
-    `Tools: ${Object.entries(versions).map(([name, version]) => `${name} ${version.replace(/^.*?version\s+/i, '')}`).join('; ')}.`,
+    `Tools: ${Object.entries(versions).map(([name, version]) => `${name} ${version}`).join('; ')}.`,
+    ...loadLine,
   ].join('\n');
 }
 

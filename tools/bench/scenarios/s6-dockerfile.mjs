@@ -1,10 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pushRuntimeBase } from '../lib/base-image.mjs';
-import { startDockerd } from '../lib/dockerd.mjs';
-import { repoRoot, tesseraBin } from '../lib/dist.mjs';
-import { run, runMeasured } from '../lib/measure.mjs';
+import { availableBuilders, checkPushedImage, dockerfileBuilders } from '../lib/builders.mjs';
+import { repoRoot } from '../lib/dist.mjs';
+import { runMeasured } from '../lib/measure.mjs';
 import { ensureMonorepo } from '../lib/monorepo.mjs';
 import { startRegistry, summariseAccessLog } from '../lib/registry.mjs';
 import { markdownTable, printTable } from '../lib/report.mjs';
@@ -12,90 +10,13 @@ import { median, mib, ratio, seconds } from '../lib/stats.mjs';
 
 const APP = 'node-app-0';
 const DOCKERFILE = `apps/${APP}/Dockerfile.optimised`;
-const EXPECTED_CMD = ['/bin/sh', '-c', 'ls /app/dist'];
-
-/** The pushed image must exist with the runtime base plus the two COPY --from layers and the app's CMD. */
-async function checkPushed(reference) {
-  const { stdout } = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reference}`], { check: true });
-  const manifest = JSON.parse(stdout);
-  const config = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${reference}`], { check: true })).stdout);
-  const nonEmpty = (manifest.layers ?? []).filter((layer) => layer.size > 1024).length;
-  if (nonEmpty < 3) throw new Error(`${reference}: ${nonEmpty} non-empty layers, expected the base and the two COPY --from layers`);
-  if (JSON.stringify(config.config?.Cmd) !== JSON.stringify(EXPECTED_CMD)) throw new Error(`${reference}: Cmd ${JSON.stringify(config.config?.Cmd)}`);
-  return manifest.layers.length;
-}
-
-/** Each contender: a cold state (nothing cached), and one build-and-push command measured as a whole. */
-function contenders({ repo, host, base }) {
-  const buildArg = `RUNTIME_IMAGE=${base}`;
-  const dockerfile = join(repo.root, DOCKERFILE);
-  return {
-    tessera: {
-      describe: `node packages/builder/bin/tessera.js build --context REPO --dockerfile ${DOCKERFILE} --build-arg RUNTIME_IMAGE=BASE --insecure-registry HOST --destination HOST/bench/s6-tessera:TAG`,
-      async cold() {},
-      command: (tag) => [process.execPath, [tesseraBin, 'build', '--context', repo.root, '--dockerfile', dockerfile, '--build-arg', buildArg, '--insecure-registry', host, '--destination', `${host}/bench/s6-tessera:${tag}`]],
-      async stop() {},
-    },
-    buildah: (() => {
-      let state;
-      const buildah = (args) => ['buildah', '--root', join(state, 'root'), '--runroot', join(state, 'run'), '--storage-driver', 'overlay', ...args];
-      const clean = async () => {
-        if (!state) return;
-        await run('sh', ['-c', `grep -o ' ${state}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
-        await rm(state, { recursive: true, force: true });
-      };
-      return {
-        describe: `buildah --root R --runroot RR --storage-driver overlay bud --isolation=chroot --layers --tls-verify=false --build-arg RUNTIME_IMAGE=BASE -f ${DOCKERFILE} -t HOST/bench/s6-buildah:TAG REPO && buildah … push --tls-verify=false HOST/bench/s6-buildah:TAG`,
-        async cold() {
-          await clean();
-          state = await mkdtemp(join(tmpdir(), 'tessera-bench-buildah-'));
-        },
-        command: (tag) => {
-          const reference = `${host}/bench/s6-buildah:${tag}`;
-          const quote = (args) => args.map((a) => `'${a}'`).join(' ');
-          const bud = buildah(['bud', '--isolation=chroot', '--layers', '--tls-verify=false', '--build-arg', buildArg, '-f', dockerfile, '-t', reference, repo.root]);
-          const push = buildah(['push', '--tls-verify=false', reference, `docker://${reference}`]);
-          return ['sh', ['-c', `${quote(bud)} > /dev/null && ${quote(push)} > /dev/null`]];
-        },
-        stop: clean,
-      };
-    })(),
-    buildkit: (() => {
-      let dockerd;
-      return {
-        describe: `DOCKER_BUILDKIT=1 docker build --network host --build-arg RUNTIME_IMAGE=BASE -f ${DOCKERFILE} -t HOST/bench/s6-buildkit:TAG REPO && docker push HOST/bench/s6-buildkit:TAG (a private dockerd started afresh for each cold build)`,
-        async cold() {
-          await dockerd?.stop();
-          dockerd = await startDockerd(); // fresh data root: no build cache, no images, a fresh peak RSS
-        },
-        daemonPeakRssKiB: () => dockerd.peakRssKiB(),
-        command: (tag) => {
-          const reference = `${host}/bench/s6-buildkit:${tag}`;
-          const env = Object.entries(dockerd.env).map(([k, v]) => `${k}='${v}'`).join(' ');
-          return ['sh', ['-c', `${env} /usr/bin/docker build -q --network host --build-arg '${buildArg}' -f '${dockerfile}' -t '${reference}' '${repo.root}' > /dev/null && ${env} /usr/bin/docker push -q '${reference}' > /dev/null`]];
-        },
-        async stop() {
-          await dockerd?.stop();
-          dockerd = undefined;
-        },
-      };
-    })(),
-  };
-}
-
 export const s6 = {
   id: 'S6',
   title: 'S6: Dockerfile build with RUN (3 stages), cold and warm',
   async run({ options, log }) {
     const repo = await ensureMonorepo(options['work-dir'], options.seed, options.scale);
     const registry = await startRegistry();
-    const all = contenders({ repo, host: registry.host, base: await pushRuntimeBase(repo.root, registry.host) });
-    const available = {};
-    for (const [name, contender] of Object.entries(all)) {
-      const tool = name === 'tessera' ? 'node' : name === 'buildah' ? 'buildah' : 'dockerd';
-      if ((await run('sh', ['-c', `command -v ${tool}`])).code === 0) available[name] = contender;
-      else log(`S6: ${name} skipped: ${tool} is not installed`);
-    }
+    const available = await availableBuilders(dockerfileBuilders({ host: registry.host, base: await pushRuntimeBase(repo.root, registry.host) }), log, options.contenders);
     const samples = Object.fromEntries(Object.keys(available).flatMap((name) => [[`${name} cold`, []], [`${name} warm`, []]]));
     try {
       for (let runIndex = 0; runIndex < options.runs; runIndex++) {
@@ -104,12 +25,12 @@ export const s6 = {
           for (const phase of ['cold', 'warm']) {
             const tag = `${phase}-${runIndex}`;
             registry.takeAccessLog();
-            const [command, args] = contender.command(tag);
+            const [command, args] = contender.command({ context: repo.root, dockerfile: join(repo.root, DOCKERFILE), reference: `${registry.host}/bench/s6-${name}:${tag}` });
             const result = await runMeasured(command, args, { cwd: repoRoot });
             if (result.code !== 0) throw new Error(`S6 ${name} ${phase} run ${runIndex} failed (${result.code}):\n${(result.stderr || result.stdout).slice(-3000)}`);
             if (contender.daemonPeakRssKiB) result.maxRssKiB += await contender.daemonPeakRssKiB();
             const access = await summariseAccessLog(registry.takeAccessLog(), registry.dataDir);
-            const layers = await checkPushed(`${registry.host}/bench/s6-${name}:${tag}`);
+            const layers = await checkPushedImage(`${registry.host}/bench/s6-${name}:${tag}`);
             samples[`${name} ${phase}`].push({ ms: result.ms, rssKiB: result.maxRssKiB, layers, ...access });
             log(`S6 run ${runIndex + 1}/${options.runs} ${name} ${phase}: ${seconds(result.ms)} s, ${layers} layers, ${mib(access.uploadedBytes)} MiB uploaded, ${access.requests} requests, peak RSS ${mib(result.maxRssKiB * 1024)} MiB`);
           }
@@ -139,7 +60,7 @@ export const s6 = {
       '',
       'Commands per run:',
       '```sh',
-      ...Object.values(available).map((c) => c.describe),
+      ...Object.values(available).map((c) => c.describe(DOCKERFILE)),
       '```',
     ].join('\n');
     return { markdown, summary };
