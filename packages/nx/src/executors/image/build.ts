@@ -85,6 +85,26 @@ export interface ImageBuildReport {
 
 const LAYER_WRITE_CONCURRENCY = 2;
 
+/** A report with nothing done yet: status `failed` until the build says otherwise. */
+export function emptyReport(project: string, fields: Partial<ImageBuildReport> = {}): ImageBuildReport {
+  return {
+    project,
+    status: 'failed',
+    repository: '',
+    tags: [],
+    mode: 'layered',
+    pushed: false,
+    layers: [],
+    layersRebuilt: 0,
+    layersTotal: 0,
+    bytesUploaded: 0,
+    blobsUploaded: 0,
+    blobsMounted: 0,
+    durationMs: 0,
+    ...fields,
+  };
+}
+
 /**
  * Builds one project's image (or finds it unchanged), pushes it or writes an OCI layout, and records the
  * outcome in `dist/images/<project>/image.json`. Never throws: a failure is a report with status `failed`.
@@ -95,21 +115,12 @@ export async function buildProjectImage(request: ProjectImageRequest, options: I
   const outputDir = join(request.workspaceRoot, 'dist', 'images', request.projectName);
   const cache = new LocalCache(resolve(request.workspaceRoot, options.cacheDir ?? join('.tessera', 'cache')));
   const stats: UploadStats = { uploaded: 0, bytes: 0, mounted: 0 };
-  const report: ImageBuildReport = {
-    project: request.projectName,
-    status: 'failed',
+  const report = emptyReport(request.projectName, {
     repository: request.repository,
     tags: request.tags,
     mode: request.plan ? 'layered' : 'dockerfile',
     pushed: push,
-    layers: [],
-    layersRebuilt: 0,
-    layersTotal: 0,
-    bytesUploaded: 0,
-    blobsUploaded: 0,
-    blobsMounted: 0,
-    durationMs: 0,
-  };
+  });
   const finish = async (status: ImageStatus): Promise<ImageBuildReport> => {
     Object.assign(report, { status, bytesUploaded: stats.bytes, blobsUploaded: stats.uploaded, blobsMounted: stats.mounted, durationMs: Date.now() - started });
     await writeJsonAtomically(join(outputDir, 'image.json'), imageRecord(report));

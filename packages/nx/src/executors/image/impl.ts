@@ -10,7 +10,7 @@ import { imageRepository } from '../../plugins/options';
 import { readProjectImageConfig } from '../../plugins/project-config';
 import { expectedModuleBlock } from '../../sync/expected-block';
 import { hasModuleBlock, isModuleBlockInSync, staleModuleBlockMessage } from '../../sync/module-block';
-import { buildProjectImage, type ImageBuildReport, type ProjectImageRequest } from './build';
+import { buildProjectImage, emptyReport, type ImageBuildReport, type ProjectImageRequest } from './build';
 import type { ProjectFiles } from './layer-sources';
 import type { ImageExecutorOptions } from './schema';
 import { BuildSession } from './session';
@@ -67,22 +67,7 @@ export async function loadProjectFiles(graph: ProjectGraph): Promise<ProjectFile
 }
 
 function failedReport(project: string, error: string): ImageBuildReport {
-  return {
-    project,
-    status: 'failed',
-    repository: '',
-    tags: [],
-    mode: 'layered',
-    pushed: false,
-    layers: [],
-    layersRebuilt: 0,
-    layersTotal: 0,
-    bytesUploaded: 0,
-    blobsUploaded: 0,
-    blobsMounted: 0,
-    durationMs: 0,
-    error,
-  };
+  return emptyReport(project, { error });
 }
 
 export function resolveImageRequest(options: ImageExecutorOptions, context: ExecutorContext): ProjectImageRequest {
