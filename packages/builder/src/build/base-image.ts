@@ -2,6 +2,7 @@ import {
   familyOf,
   hostPlatform,
   isIndexMediaType,
+  ociLayoutSource,
   parseReference,
   selectManifest,
   TesseraError,
@@ -50,7 +51,8 @@ export function scratchImage(platform: Platform): BaseImage {
  * appending COPY layers needs only these, and a RUN fetches layers when it materialises a rootfs.
  */
 export async function resolveBaseImage(name: string, openSource: (reference: string) => ImageSource | Promise<ImageSource>, platform?: Platform): Promise<BaseImage> {
-  const source = await openSource(name);
+  const layout = parseOciLayoutName(name);
+  const source = layout ? await openOciLayoutBase(layout) : await openSource(name);
   let raw = await source.getManifest();
   if (isIndexMediaType(raw.mediaType)) {
     const index = JSON.parse(raw.bytes.toString('utf8')) as ImageIndex;
@@ -69,7 +71,7 @@ export async function resolveBaseImage(name: string, openSource: (reference: str
   if (diffIds.length !== manifest.layers.length) {
     throw new TesseraError(`base image ${name}: ${manifest.layers.length} layers but ${diffIds.length} diff_ids in its config`, 'INVALID_BASE_IMAGE');
   }
-  const ref = safeParse(name);
+  const ref = layout ? undefined : safeParse(name);
   return {
     name,
     digest: raw.digest,
@@ -86,4 +88,45 @@ function safeParse(name: string) {
   } catch {
     return undefined;
   }
+}
+
+/** BuildKit's spelling of a base read from a local OCI layout: `oci-layout://DIR[:TAG][@DIGEST]`. */
+export const OCI_LAYOUT_SCHEME = 'oci-layout://';
+
+export interface OciLayoutName {
+  directory: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Splits an `oci-layout://` base name; undefined for any other name. */
+export function parseOciLayoutName(name: string): OciLayoutName | undefined {
+  if (!name.startsWith(OCI_LAYOUT_SCHEME)) return undefined;
+  let rest = name.slice(OCI_LAYOUT_SCHEME.length);
+  let digest: string | undefined;
+  const at = rest.lastIndexOf('@');
+  if (at > rest.lastIndexOf('/')) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+  }
+  if (!rest) throw new TesseraError(`${name}: no layout directory`, 'INVALID_REFERENCE');
+  return { directory: rest, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
+}
+
+/** The `oci-layout://` name of a layout image, pinned to a digest when one is given. */
+export function ociLayoutName(layout: OciLayoutName): string {
+  return `${OCI_LAYOUT_SCHEME}${layout.directory}${layout.tag ? `:${layout.tag}` : ''}${layout.digest ? `@${layout.digest}` : ''}`;
+}
+
+/** A layout as an image source; with a digest, the manifest is that blob whatever the tags say now. */
+async function openOciLayoutBase(layout: OciLayoutName): Promise<ImageSource> {
+  const source = await ociLayoutSource(layout.directory, layout.tag);
+  const digest = layout.digest;
+  return digest ? { ...source, getManifest: () => source.getManifestByDigest(digest) } : source;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testGraph } from '../../testing/test-graph';
 import { planLayers } from '../../planning/layers';
-import { layeredConfig, pinFromLines, shouldPush, type ImageBuildReport } from './build';
+import { cacheRepositoryOf, layeredConfig, pinFromLines, shouldPush, type ImageBuildReport } from './build';
 import { hashParts, imageInputHash, type ImageInputs } from './input-hash';
 import { formatBytes, summaryLine } from './summary';
 
@@ -12,6 +12,22 @@ describe('pinFromLines', () => {
     expect(pinFromLines(text, { 'reg:5000/node-base:latest': digest })).toBe(
       `FROM --platform=$BUILDPLATFORM reg:5000/node-base@${digest} AS build\nRUN echo reg:5000/node-base:latest\nFROM build\nFROM busybox\n`,
     );
+  });
+
+  it('pins a workspace image kept as an OCI layout to oci-layout://DIR@digest', () => {
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const text = 'FROM busybox-base:latest\nFROM busybox:1\n';
+    expect(pinFromLines(text, { 'busybox-base:latest': digest }, { 'busybox-base:latest': '/ws/dist/images/busybox-base' })).toBe(
+      `FROM oci-layout:///ws/dist/images/busybox-base@${digest}\nFROM busybox:1\n`,
+    );
+    expect(() => pinFromLines(text, { 'busybox-base:latest': digest }, { 'busybox-base:latest': '/my ws/dist' })).toThrow(/whitespace/);
+  });
+});
+
+describe('cacheRepositoryOf', () => {
+  it("follows Kaniko's <repository>/cache unless cacheRepo names one", () => {
+    expect(cacheRepositoryOf('reg:5000/team/api', {})).toBe('reg:5000/team/api/cache');
+    expect(cacheRepositoryOf('reg:5000/team/api', { cacheRepo: 'reg:5000/shared-cache' })).toBe('reg:5000/shared-cache');
   });
 });
 

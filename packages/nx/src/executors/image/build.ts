@@ -7,6 +7,7 @@ import {
   buildImage,
   defaultBuildOptions,
   layerEntriesFromFiles,
+  ociLayoutName,
   sourceDateEpoch,
   writeReproducibleLayer,
   type BuiltImage,
@@ -41,6 +42,11 @@ export interface ProjectImageRequest {
   config?: ProjectImageConfig;
   /** Workspace projects of the module closure (Dockerfile mode hashes their files when Nx gave no task hash). */
   closure?: string[];
+  /**
+   * Bases (as written) that are workspace images kept as OCI layouts, not pushed: reference → layout
+   * directory. They are read from there, pinned to the digest just built.
+   */
+  layoutBases?: Record<string, string>;
 }
 
 /** What the build shares with other builds of the run, and what it reads from Nx. */
@@ -112,7 +118,7 @@ export function emptyReport(project: string, fields: Partial<ImageBuildReport> =
 export async function buildProjectImage(request: ProjectImageRequest, options: ImageExecutorOptions, services: BuildServices): Promise<ImageBuildReport> {
   const started = Date.now();
   const push = shouldPush(request.repository, options);
-  const outputDir = join(request.workspaceRoot, 'dist', 'images', request.projectName);
+  const outputDir = imageOutputDir(request.workspaceRoot, request.projectName);
   const cache = new LocalCache(resolve(request.workspaceRoot, options.cacheDir ?? join('.tessera', 'cache')));
   const stats: UploadStats = { uploaded: 0, bytes: 0, mounted: 0 };
   const report = emptyReport(request.projectName, {
@@ -146,7 +152,7 @@ interface BuildState {
 async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorOptions, services: BuildServices, state: BuildState): Promise<ImageBuildReport> {
   const { push, outputDir, cache, stats, report, finish } = state;
   const repository = parseReference(request.repository);
-  const cacheRepository = parseReference(options.cacheRepo ?? request.repository);
+  const cacheRepository = parseReference(cacheRepositoryOf(request.repository, options));
   const skip = options.skipUnchanged !== false;
 
   const prepared = request.plan
@@ -190,6 +196,22 @@ async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorO
   }
 }
 
+/** Where a project's `image.json` goes, and its OCI layout when the image is not pushed. */
+export function imageOutputDir(workspaceRoot: string, projectName: string): string {
+  return join(workspaceRoot, 'dist', 'images', projectName);
+}
+
+/** Kaniko's convention: the shared image cache lives in `<repository>/cache` unless `cacheRepo` names one. */
+export function cacheRepositoryOf(repository: string, options: Pick<ImageExecutorOptions, 'cacheRepo'>): string {
+  return options.cacheRepo ?? `${repositoryOf(repository)}/cache`;
+}
+
+/** A base's digest: from its OCI layout when it is an unpushed workspace image, else from its registry. */
+function resolveBaseDigest(request: ProjectImageRequest, session: BuildSession, reference: string): Promise<string> {
+  const layoutDirectory = request.layoutBases?.[reference];
+  return layoutDirectory ? session.layoutBaseDigest(reference, layoutDirectory) : session.baseDigest(reference);
+}
+
 /** Push unless told otherwise when the repository names a registry; `api` alone is written as a layout. */
 export function shouldPush(repository: string, options: Pick<ImageExecutorOptions, 'push' | 'registry'>): boolean {
   if (options.push !== undefined) return options.push;
@@ -206,7 +228,7 @@ interface PreparedBuild {
 
 async function prepareLayered(request: ProjectImageRequest, plan: LayerPlan, services: BuildServices): Promise<PreparedBuild> {
   const { session } = services;
-  const baseDigest = await session.baseDigest(plan.base);
+  const baseDigest = await resolveBaseDigest(request, session, plan.base);
   const layers = await concreteLayers(plan, services.graph, request.workspaceRoot, services.projectFiles);
   const config = layeredConfig(plan, request.config);
   const mtime = sourceDateEpoch();
@@ -241,7 +263,7 @@ async function prepareLayered(request: ProjectImageRequest, plan: LayerPlan, ser
       };
       await Promise.all(Array.from({ length: LAYER_WRITE_CONCURRENCY }, worker));
       report.layersRebuilt = report.layers.filter((layer) => layer.rebuilt).length;
-      const base = await session.resolveBase(plan.base, baseDigest);
+      const base = await session.resolveBase(plan.base, baseDigest, request.layoutBases?.[plan.base]);
       return assembleLayeredImage(base, written, config, { created: mtime });
     },
   };
@@ -271,7 +293,7 @@ async function prepareDockerfile(request: ProjectImageRequest, options: ImageExe
   const text = await readFile(join(request.workspaceRoot, dockerfile), 'utf8');
   const froms = parseFromImages(text);
   const baseDigests: Record<string, string> = {};
-  for (const from of froms) baseDigests[from.image] = await session.baseDigest(from.image);
+  for (const from of froms) baseDigests[from.image] = await resolveBaseDigest(request, session, from.image);
   const buildArgs: Record<string, string> = {};
   const inputs: ImageInputs = {
     mode: 'dockerfile',
@@ -288,7 +310,7 @@ async function prepareDockerfile(request: ProjectImageRequest, options: ImageExe
     async build(_cache, workDir) {
       // FROM lines are pinned to the digests hashed above, so a workspace base just built is used exactly.
       const pinnedDockerfile = join(workDir, 'Dockerfile');
-      await writeFile(pinnedDockerfile, pinFromLines(text, baseDigests));
+      await writeFile(pinnedDockerfile, pinFromLines(text, baseDigests, request.layoutBases));
       const result = await buildImage(
         defaultBuildOptions({
           context: request.workspaceRoot,
@@ -308,10 +330,11 @@ async function prepareDockerfile(request: ProjectImageRequest, options: ImageExe
 }
 
 /**
- * The Dockerfile with each FROM image that has a resolved digest rewritten to `repository@digest`.
+ * The Dockerfile with each FROM image that has a resolved digest rewritten to `repository@digest`, or to
+ * `oci-layout://DIR@digest` when `layouts` names the image's OCI layout directory.
  * Only the image word on the FROM line changes; flags, `AS name` and other lines stay as written.
  */
-export function pinFromLines(text: string, digests: Record<string, string>): string {
+export function pinFromLines(text: string, digests: Record<string, string>, layouts: Record<string, string> = {}): string {
   const lines = text.split('\n');
   for (const from of parseFromImages(text)) {
     const digest = digests[from.image];
@@ -319,7 +342,10 @@ export function pinFromLines(text: string, digests: Record<string, string>): str
     for (let index = from.line - 1; index < lines.length; index++) {
       const pattern = new RegExp(`(^|\\s)${escapeRegExp(from.image)}(?=\\s|$)`);
       if (pattern.test(lines[index])) {
-        lines[index] = lines[index].replace(pattern, `$1${repositoryOf(from.image)}@${digest}`);
+        const layout = layouts[from.image];
+        const pinned = layout ? ociLayoutName({ directory: layout, digest }) : `${repositoryOf(from.image)}@${digest}`;
+        if (/\s/.test(pinned)) throw new Error(`cannot pin FROM ${from.image} to ${pinned}: the path has whitespace`);
+        lines[index] = lines[index].replace(pattern, (_match, lead: string) => `${lead}${pinned}`);
         break;
       }
     }

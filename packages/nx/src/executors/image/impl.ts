@@ -10,7 +10,8 @@ import { imageRepository } from '../../plugins/options';
 import { readProjectImageConfig } from '../../plugins/project-config';
 import { expectedModuleBlock } from '../../sync/expected-block';
 import { hasModuleBlock, isModuleBlockInSync, staleModuleBlockMessage } from '../../sync/module-block';
-import { buildProjectImage, emptyReport, type ImageBuildReport, type ProjectImageRequest } from './build';
+import { parseFromImages, repositoryOf } from '../../plugins/dockerfile-from';
+import { buildProjectImage, emptyReport, imageOutputDir, shouldPush, type ImageBuildReport, type ProjectImageRequest } from './build';
 import type { ProjectFiles } from './layer-sources';
 import type { ImageExecutorOptions } from './schema';
 import { BuildSession } from './session';
@@ -99,10 +100,31 @@ export function resolveImageRequest(options: ImageExecutorOptions, context: Exec
       throw new Error(staleModuleBlockMessage(projectName, options.dockerfile));
     }
     const bases = findImageBaseProjects(projectName, config, text, owners).map((entry) => entry.project);
-    return { ...base, dockerfile: options.dockerfile, closure: moduleClosure(graph, projectName, { exclude: bases }) };
+    const layoutBases = unpushedWorkspaceBases(parseFromImages(text).map((from) => from.image), owners, options, context.root);
+    return { ...base, dockerfile: options.dockerfile, closure: moduleClosure(graph, projectName, { exclude: bases }), ...layoutBases };
   }
   const exclude = findImageBaseProjects(projectName, config, undefined, owners).map((entry) => entry.project);
-  return { ...base, plan: planLayers(graph, projectName, { exclude }) };
+  const layoutBases = unpushedWorkspaceBases(config?.base ? [config.base] : [], owners, options, context.root);
+  return { ...base, plan: planLayers(graph, projectName, { exclude }), ...layoutBases };
+}
+
+/**
+ * Bases that name a workspace project's image which is not pushed (push off): each is read from that
+ * project's OCI layout, found by the same repository → project mapping as `createDependencies`.
+ */
+function unpushedWorkspaceBases(
+  references: string[],
+  owners: Map<string, string>,
+  options: ImageExecutorOptions,
+  workspaceRoot: string,
+): Pick<ProjectImageRequest, 'layoutBases'> {
+  const layoutBases: Record<string, string> = {};
+  for (const reference of references) {
+    const repository = repositoryOf(reference);
+    const owner = owners.get(repository);
+    if (owner && !shouldPush(repository, options)) layoutBases[reference] = imageOutputDir(workspaceRoot, owner);
+  }
+  return Object.keys(layoutBases).length ? { layoutBases } : {};
 }
 
 function taskHash(context: ExecutorContext): string | undefined {

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
-import { resolveBaseImage, type BaseImage } from '@tessera/builder';
+import { ociLayoutName, resolveBaseImage, type BaseImage } from '@tessera/builder';
 import {
   hostPlatform,
+  ociLayoutSource,
   parseReference,
   RegistryClient,
   registryImageDestination,
@@ -78,8 +79,38 @@ export class BuildSession {
     return digest;
   }
 
-  /** The base image's manifest and config (no layers), pinned to `digest`. */
-  resolveBase(reference: string, digest: string): Promise<BaseImage> {
+  /**
+   * The digest of a base that is a workspace image kept as an OCI layout (push off): the one built in
+   * this run, else the one the layout's tag names now.
+   */
+  async layoutBaseDigest(reference: string, directory: string): Promise<string> {
+    const built = this.builtDigest(reference);
+    if (built) return built;
+    const ref = parseReference(reference);
+    if (ref.digest) return ref.digest;
+    const tag = ref.tag ?? 'latest';
+    try {
+      return (await (await ociLayoutSource(directory, tag)).getManifest()).digest;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`base image ${reference} is a workspace image with no ${tag} in ${directory}; build it first (${reason})`);
+    }
+  }
+
+  /**
+   * The base image's manifest and config (no layers), pinned to `digest`: from the registry, or from the
+   * OCI layout `layoutDirectory` when the base is a workspace image that was not pushed.
+   */
+  resolveBase(reference: string, digest: string, layoutDirectory?: string): Promise<BaseImage> {
+    if (layoutDirectory) {
+      const name = ociLayoutName({ directory: layoutDirectory, digest });
+      let base = this.bases.get(name);
+      if (!base) {
+        base = resolveBaseImage(name, () => Promise.reject(new Error(`${name} is not a registry reference`)), this.platform);
+        this.bases.set(name, base);
+      }
+      return base;
+    }
     const ref = parseReference(reference);
     const key = `${ref.registry}/${ref.repository}@${digest}`;
     let base = this.bases.get(key);
