@@ -1,0 +1,4 @@
+const { greet } = require('@poly/greet');
+const { format } = require('@poly/format');
+
+console.log(format(greet('api')));

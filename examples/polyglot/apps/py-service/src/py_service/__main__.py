@@ -1,0 +1,3 @@
+from py_common import banner
+
+print(banner("py-service"))

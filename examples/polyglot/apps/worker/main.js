@@ -1,0 +1,3 @@
+const { format } = require('@poly/format');
+
+console.log(format('worker ready'));

@@ -1,0 +1,1 @@
+exports.format = (text) => `[format v1] ${text}`;

@@ -1,0 +1,2 @@
+def banner(name: str) -> str:
+    return f"== {name} =="
