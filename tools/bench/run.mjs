@@ -21,7 +21,15 @@ npx tsc -b packages/oci packages/builder packages/nx
 npm run bench -- --scenario ${scenarioOrder.join(',')} --scale 1 --runs 3
 \`\`\`
 
-Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--no-docs\` (print only). Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.`;
+Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--no-docs\` (print only). Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
+
+The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs vary by up to 2×, so compare medians and ratios, not single runs.
+
+Not measured yet:
+- the naive \`COPY . .\` Dockerfile variant (generated as \`apps/*/Dockerfile.naive\`, not timed yet; S6 and S1–S5 use \`Dockerfile.optimised\`);
+- Tessera's layer cache in Dockerfile mode: \`--cache\` is not implemented, so S6 "warm" repeats the cold build for Tessera;
+- builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
+- pulls (only pushes), and registries over TLS or with auth.`;
 
 async function main() {
   const options = parseArgs(process.argv.slice(2), {
