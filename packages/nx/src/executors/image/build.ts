@@ -19,6 +19,7 @@ import type { LayerPlan } from '../../planning/layers';
 import type { ProjectImageConfig } from '../../plugins/options';
 import { parseFromImages, repositoryOf } from '../../plugins/dockerfile-from';
 import { imageCacheTag, LocalCache, layoutHasTags, writeJsonAtomically } from './caches';
+import { untrackedSourcesHash } from './dockerfile-sources';
 import { imageInputHash, hashParts, type ImageInputs } from './input-hash';
 import { concreteLayers, type ProjectFiles } from './layer-sources';
 import type { ImageExecutorOptions } from './schema';
@@ -301,7 +302,8 @@ async function prepareDockerfile(request: ProjectImageRequest, options: ImageExe
     platform: formatPlatform(session.platform),
     dockerfileText: text,
     buildArgs,
-    sourcesHash: request.inputsHash ?? closureFilesHash(request, services),
+    // Nx hashes no gitignored file (and gives no task hash in batch mode): COPY/ADD sources it leaves out are hashed here.
+    sourcesHash: hashParts([request.inputsHash ?? closureFilesHash(request, services), await untrackedSourcesHash(text, request.workspaceRoot, services.projectFiles)]),
     sourceDateEpoch: String(sourceDateEpoch().getTime()),
   };
   return {
