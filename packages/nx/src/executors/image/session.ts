@@ -106,7 +106,12 @@ export class BuildSession {
       const name = ociLayoutName({ directory: layoutDirectory, digest });
       let base = this.bases.get(name);
       if (!base) {
-        base = resolveBaseImage(name, () => Promise.reject(new Error(`${name} is not a registry reference`)), this.platform);
+        // Named as the reference names it, so the base annotations (and the digest) match a pushed base's.
+        const ref = parseReference(reference);
+        base = resolveBaseImage(name, () => Promise.reject(new Error(`${name} is not a registry reference`)), this.platform).then((image) => ({
+          ...image,
+          pinnedName: `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}@${image.digest}`,
+        }));
         this.bases.set(name, base);
       }
       return base;
