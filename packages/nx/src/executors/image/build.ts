@@ -179,6 +179,12 @@ async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorO
   try {
     const image = await prepared.build(cache, workDir, report);
     report.digest = image.digest;
+    // Rebuilt means new to this image: another image of the run may have written the layer first.
+    const previous = await previousLayerDigests(join(outputDir, 'image.json'));
+    if (previous) {
+      for (const layer of report.layers) layer.rebuilt = !previous.has(layer.digest);
+      report.layersRebuilt = report.layers.filter((layer) => layer.rebuilt).length;
+    }
     if (push) {
       const destination = services.session.destination(repository, stats);
       await copyImage(image, destination, { tags: request.tags });
@@ -394,6 +400,16 @@ async function applyMissingTags(
   if (missing.length === 0) return;
   const source = registryImageSource(client, { registry: cacheRepository.registry, repository: cacheRepository.repository, digest });
   await copyImage(source, services.session.destination(repository, stats), { tags: missing });
+}
+
+/** Layer digests of the image this project had before, if it had one. */
+async function previousLayerDigests(imageJson: string): Promise<Set<string> | undefined> {
+  try {
+    const previous = JSON.parse(await readFile(imageJson, 'utf8')) as { layers?: ImageLayerReport[] };
+    return previous.layers ? new Set(previous.layers.map((layer) => layer.digest)) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The layers an earlier `image.json` recorded for the same digest (an unchanged image keeps its layer list). */
