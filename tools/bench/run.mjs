@@ -21,9 +21,9 @@ npx tsc -b packages/oci packages/builder packages/nx
 npm run bench -- --scenario ${scenarioOrder.join(',')} --scale 1 --runs 3
 \`\`\`
 
-Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--no-docs\` (print only). Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
+Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--no-docs\` (print only); \`--scenario docs\` only rewrites this file's header and keeps every section. Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
 
-The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs vary by up to 2×, so compare medians and ratios, not single runs.
+The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs varied by up to 3×, so compare medians and ratios, not single runs.
 
 Not measured yet:
 - the naive \`COPY . .\` Dockerfile variant (generated as \`apps/*/Dockerfile.naive\`, not timed yet; S6 and S1–S5 use \`Dockerfile.optimised\`);
@@ -43,7 +43,8 @@ async function main() {
   });
   if (Number(process.versions.node.split('.')[0]) < 22) throw new Error(`Node 22 is needed (this is ${process.version}): export PATH=${repoRoot}/node_modules/.bin:$PATH`);
   if (options.runs < 3) throw new Error('--runs must be at least 3: every figure is a median of three or more runs');
-  const selected = options.scenario.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean);
+  // `--scenario docs` measures nothing and only rewrites docs/benchmarks.md (header, kept sections).
+  const selected = options.scenario === 'docs' ? [] : options.scenario.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean);
   for (const id of selected) if (!scenarios[id]) throw new Error(`unknown scenario ${id}; known: ${scenarioOrder.join(', ')}`);
   mkdirSync(options['work-dir'], { recursive: true });
 
@@ -62,7 +63,7 @@ async function main() {
       console.error(`${id} failed; nothing is reported for it:\n${error.stack ?? error}`);
     }
   }
-  if (!options['no-docs'] && sections.size > 0) {
+  if (!options['no-docs'] && (sections.size > 0 || options.scenario === 'docs')) {
     writeDocs(join(repoRoot, 'docs/benchmarks.md'), HEADER, sections, scenarioOrder);
     log(`\nwrote docs/benchmarks.md (${[...sections.keys()].join(', ')})`);
   }

@@ -59,7 +59,8 @@ export const nxMonorepo = {
               await builder.check(work, runIndex, repo.apps);
             }
             for (const app of builder.buildAll ? [] : repo.apps) {
-              const reference = `${registry.host}/bench/${app.name}-${name}:${step.id.toLowerCase()}-${runIndex}`;
+              // A namespace per run, as for Tessera: a cold run must not find blobs pushed by an earlier run.
+              const reference = `${registry.host}/bench-${name}-r${runIndex}/${app.name}:${step.id.toLowerCase()}`;
               const [command, args] = builder.command({ context: work, dockerfile: join(work, 'apps', app.name, 'Dockerfile.optimised'), reference });
               const result = await runMeasured(command, args, { cwd: repoRoot });
               if (result.code !== 0) throw new Error(`${step.id} ${name} ${app.name} failed (${result.code}):\n${(result.stderr || result.stdout).slice(-3000)}`);
@@ -92,7 +93,7 @@ export const nxMonorepo = {
     const markdown = [
       `## ${this.title}`,
       '',
-      `The generated monorepo (${repo.apps.length} apps: 6 Node, 3 Python, 3 .NET; ${repo.libs.length} libraries; node_modules ${repo.nodeModules.files.toLocaleString('en')} files / ${mib(repo.nodeModules.bytes)} MiB). Each run takes a fresh copy of the repository and empty caches, then runs S1 to S5 in order; each step makes its change and then builds and pushes all ${repo.apps.length} images one after the other with the optimised Dockerfiles (\`apps/*/Dockerfile.optimised\`: dependency manifests first, one COPY per module, a RUN for dependencies, a RUN for the build). Times are the sum over the 12 images; uploaded bytes and requests come from the registry's access log for the whole step. Every image is checked after its push (exists, base plus two COPY --from layers, the app's Cmd).`,
+      `The generated monorepo (${repo.apps.length} apps: 6 Node, 3 Python, 3 .NET; ${repo.libs.length} libraries; node_modules ${repo.nodeModules.files.toLocaleString('en')} files / ${mib(repo.nodeModules.bytes)} MiB). Each run takes a fresh copy of the repository and empty caches, then runs S1 to S5 in order; each step makes its change and then builds and pushes all ${repo.apps.length} images one after the other with the optimised Dockerfiles (\`apps/*/Dockerfile.optimised\`: dependency manifests first, one COPY per module, a RUN for dependencies, a RUN for the build). Times are the sum over the 12 images; uploaded bytes and requests come from the registry's access log for the whole step. Every image is checked after its push (Dockerfile builds: exists, base plus two COPY --from layers, the app's Cmd; Tessera: the digest the executor reports exists, with at least two non-empty layers and the Cmd). The images are not identical: the layered images hold each module's sources and the third-party tree as layers, while the Dockerfile images hold the RUN outputs, so the comparison is of the two ways to ship the same apps, not of byte-identical builds.`,
       '',
       markdownTable(headers, rows),
       '',
