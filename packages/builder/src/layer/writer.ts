@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -107,10 +107,15 @@ async function fileSize(entry: LayerEntry): Promise<number> {
   return entry.size ?? 0;
 }
 
-async function* fileContent(entry: LayerEntry, size: number): AsyncGenerator<Buffer> {
+async function* fileContent(entry: LayerEntry, size: number, prefetched?: Promise<Buffer>): AsyncGenerator<Buffer> {
   if (entry.content) {
     if (entry.content.length !== size) throw new TesseraError(`layer entry ${entry.path}: size ${size} does not match its content (${entry.content.length} bytes)`, 'INVALID_LAYER_ENTRY');
     if (size > 0) yield entry.content;
+  } else if (entry.source && size <= SMALL_FILE) {
+    // One read for a small file: a stream per file costs more than the bytes (most layers are many small files).
+    const content = await (prefetched ?? readFile(entry.source));
+    if (content.length !== size) throw new TesseraError(`layer entry ${entry.path}: ${entry.source} changed size while being read (expected ${size} bytes, read ${content.length})`, 'SOURCE_CHANGED');
+    if (size > 0) yield content;
   } else if (entry.source) {
     let read = 0;
     for await (const chunk of createReadStream(entry.source, { highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>) {
@@ -126,12 +131,57 @@ async function* fileContent(entry: LayerEntry, size: number): AsyncGenerator<Buf
   if (padding > 0) yield Buffer.alloc(padding);
 }
 
+/** Files up to this size are read whole; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+/** Small pieces (headers, padding, small files) are joined into chunks of about this size before hashing and compression. */
+const CHUNK = 256 * 1024;
+
+/** Joins small buffers into larger chunks: per-chunk costs in the hash and compression streams dominate otherwise. */
+async function* coalesce(pieces: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let length = 0;
+  for await (const piece of pieces) {
+    if (piece.length >= CHUNK && length === 0) {
+      yield piece;
+      continue;
+    }
+    pending.push(piece);
+    length += piece.length;
+    if (length >= CHUNK) {
+      yield Buffer.concat(pending, length);
+      pending = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield Buffer.concat(pending, length);
+}
+
+/** Small files read at once ahead of the tar writer, so their reads overlap on the thread pool. */
+const READ_AHEAD = 16;
+
+/** Entries with the reads of upcoming small files already started (at most READ_AHEAD of them, so memory stays bounded). */
+async function* readAhead(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>): AsyncGenerator<{ entry: LayerEntry; content?: Promise<Buffer> }> {
+  const window: { entry: LayerEntry; content?: Promise<Buffer> }[] = [];
+  const start = (entry: LayerEntry) => {
+    const small = entry.type === 'file' && entry.source && !entry.content && entry.size !== undefined && entry.size <= SMALL_FILE;
+    const content = small ? readFile(entry.source!) : undefined;
+    // Marked handled: a failed read is reported when the writer reaches the entry.
+    content?.catch(() => undefined);
+    return { entry, content };
+  };
+  for await (const entry of entries) {
+    window.push(start(entry));
+    if (window.length > READ_AHEAD) yield window.shift()!;
+  }
+  yield* window;
+}
+
 /** The uncompressed tar bytes of `entries`, produced on demand (the consumer's pace drives file reads). */
 export async function* tarStream(
   entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>,
   options: Pick<WriteLayerOptions, 'mtime' | 'clampMtime'> = {},
 ): AsyncGenerator<Buffer> {
-  for await (const entry of entries) {
+  for await (const { entry, content } of readAhead(entries)) {
     const name = normaliseEntryPath(entry.path);
     const size = entry.type === 'file' ? await fileSize(entry) : 0;
     if (!Number.isSafeInteger(size) || size < 0) throw new TesseraError(`layer entry ${entry.path}: invalid size ${size}`, 'INVALID_LAYER_ENTRY');
@@ -152,7 +202,7 @@ export async function* tarStream(
       devminor: isDevice ? entry.devminor ?? 0 : 0,
       xattrs: entry.xattrs,
     });
-    if (entry.type === 'file') yield* fileContent(entry, size);
+    if (entry.type === 'file') yield* fileContent(entry, size, content);
   }
   yield END_OF_ARCHIVE;
 }
@@ -173,7 +223,7 @@ export async function writeLayer(entries: Iterable<LayerEntry> | AsyncIterable<L
   const tempPath = path.join(outputDir, `.tmp-layer-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
     await pipeline(
-      Readable.from(tarStream(sorted, options), { objectMode: false, highWaterMark: 4 * BLOCK_SIZE }),
+      Readable.from(coalesce(tarStream(sorted, options)), { objectMode: false, highWaterMark: 1 }),
       uncompressed,
       ...createCompressor(options.compression, options.level),
       compressed,
