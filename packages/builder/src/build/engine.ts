@@ -20,7 +20,7 @@ import {
   type Platform,
 } from '@tessera/oci';
 import { cachingImageSource, DirectoryLayerCache, RegistryLayerCache, TieredLayerCache, type LayerCache } from '../cache/index';
-import { createIgnoreMatcher, loadIgnorePatterns, openBuildContext } from '../context/index';
+import { createIgnoreMatcher, FileHashMemo, loadIgnorePatterns, openBuildContext } from '../context/index';
 import { expandWord, parseDockerfile, type Dockerfile, type Stage } from '../dockerfile/index';
 import { resolveBaseImage, scratchImage, type BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
@@ -94,6 +94,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       globalArgs,
       timings: time,
       layerCache: layerCacheFor(options, client),
+      hashMemo: options.cache && options.cacheDir ? await FileHashMemo.load(join(options.cacheDir, 'content-hashes.json')) : undefined,
       materialise: async (name, layers) => {
         const rootfs = await Rootfs.materialise(join(workDir, name), layers, { onWarning: (m) => options.log(`warning: ${m}`), cache: rootfsCache });
         if (rootfsCache) options.log(`rootfs: ${rootfs.restoredFromCache} of ${layers.length} layers copied from the unpack cache, the rest extracted`);
@@ -149,6 +150,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const finalStage = await buildStage(target);
     const image = finalImage(finalStage, options);
     await early?.settle();
+    await services.hashMemo?.save();
     const pushed = await writeOutputs(image, options, client, time);
     timings.total = Date.now() - started;
     if (options.benchmarkFile) await writeFile(options.benchmarkFile, JSON.stringify(timings, null, 2) + '\n');

@@ -17,7 +17,7 @@ import {
 import { expandInstruction, parseInstructionLine, type AddInstruction, type CopyInstruction, type Instruction, type Stage } from '../dockerfile/index';
 import { chainCacheKey, copyCacheKey, runCacheKey, stageBaseKey, type LayerCache } from '../cache/index';
 import { canonicalJson } from '@tessera/oci';
-import { hashEntries } from '../context/index';
+import { hashEntries, type FileHashMemo } from '../context/index';
 import { extractLayer, writeLayer, type LayerEntry } from '../layer/index';
 import type { BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
@@ -58,6 +58,8 @@ export interface StageServices {
   timings: (phase: string, ms: number) => void;
   /** The layer cache (`--cache`), directory and/or registry. */
   layerCache?: LayerCache;
+  /** Content hashes of context files remembered between builds (with `--cache-dir`). */
+  hashMemo?: FileHashMemo;
 }
 
 const log = (services: StageServices, line: string) => services.options.log(line);
@@ -209,7 +211,7 @@ export class StageBuilder {
       case 'WORKDIR': {
         const dir = c.setWorkdir(instruction.path);
         const entries = await this.ensureWorkdir(dir);
-        if (entries.length && this.services.layerCache) this.chainKey = chainCacheKey(this.chainKey, this.copyKeyFor(instruction, await hashEntries(entries)));
+        if (entries.length && this.services.layerCache) this.chainKey = chainCacheKey(this.chainKey, this.copyKeyFor(instruction, await hashEntries(entries, { memo: this.services.hashMemo })));
         await this.commit(entries, history(entries.length === 0));
         break;
       }
@@ -221,7 +223,7 @@ export class StageBuilder {
         if (this.services.layerCache) {
           // From a stage, the stage's key stands for its files, so a cached stage need not be unpacked to be hashed.
           if (fromStage) key = this.copyKeyFor(instruction, `stage:${fromStage.cacheKey}`);
-          else key = this.copyKeyFor(instruction, await hashEntries((entries = await this.copyEntries(instruction))));
+          else key = this.copyKeyFor(instruction, await hashEntries((entries = await this.copyEntries(instruction)), { memo: this.services.hashMemo }));
         }
         const cached = key && this.services.options.cacheCopyLayers ? await this.cacheLookup(key, raw) : undefined;
         if (cached) await this.appendLayer(cached, history(false));

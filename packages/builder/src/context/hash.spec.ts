@@ -1,9 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayerEntry } from '../layer/entry';
-import { hashEntries, hashFile } from './hash';
+import { FileHashMemo, hashEntries, hashFile } from './hash';
 
 describe('content hashing', () => {
   let dirA: string;
@@ -64,5 +64,28 @@ describe('content hashing', () => {
     const link = (path: string, linkTarget: string): LayerEntry => ({ path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkTarget });
     expect(await hashEntries([link('ab', 'c')])).not.toBe(await hashEntries([link('a', 'bc')]));
     expect(await hashEntries([link('a', 'b'), link('c', 'd')])).not.toBe(await hashEntries([link('a', 'bc'), link('', 'd')]));
+  });
+});
+
+describe('FileHashMemo', () => {
+  it('reuses a remembered hash while the stat is unchanged, and rehashes a rewritten file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-memo-'));
+    const file = join(dir, 'a.txt');
+    const memoFile = join(dir, 'memo.json');
+    await writeFile(file, 'one');
+    const first = await FileHashMemo.load(memoFile);
+    const real = await first.hash(file);
+    expect(real).toBe(await hashFile(file));
+    await first.save();
+    // Plant a different hash under the same stat key: a memo hit must return it without reading the file.
+    const stored = JSON.parse(await readFile(memoFile, 'utf8')) as Record<string, string>;
+    const [key] = Object.keys(stored);
+    await writeFile(memoFile, JSON.stringify({ [key!]: 'planted' }));
+    expect(await (await FileHashMemo.load(memoFile)).hash(file)).toBe('planted');
+    // Rewriting the file changes its ctime (and mtime), so the memo misses and the file is hashed again.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeFile(file, 'two');
+    expect(await (await FileHashMemo.load(memoFile)).hash(file)).toBe(await hashFile(file));
+    await rm(dir, { recursive: true, force: true });
   });
 });

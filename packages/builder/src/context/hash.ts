@@ -1,4 +1,6 @@
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import xxhash from 'xxhash-wasm';
 import type { LayerEntry } from '../layer/entry';
 
@@ -32,7 +34,59 @@ function framed(hasher: Hasher, ...parts: (string | Buffer)[]): void {
 
 const HASH_CONCURRENCY = 4;
 
-async function contentHashes(entries: LayerEntry[]): Promise<(string | undefined)[]> {
+/**
+ * Content hashes remembered by path and stat (device, inode, size, mtime and ctime), as BuildKit keeps
+ * its checksums: a file whose stat is unchanged is not read again. ctime changes with every write to a
+ * file and cannot be set back by tools, so a rewritten file is always hashed again.
+ */
+export class FileHashMemo {
+  private readonly seen = new Map<string, string>();
+  private changed = false;
+
+  private constructor(
+    private readonly file: string,
+    private readonly known: Map<string, string>,
+  ) {}
+
+  /** The memo stored in `file`; an unreadable or missing file starts an empty one. */
+  static async load(file: string): Promise<FileHashMemo> {
+    const known = new Map<string, string>();
+    try {
+      const stored = JSON.parse(await readFile(file, 'utf8')) as Record<string, string>;
+      for (const [key, hash] of Object.entries(stored)) if (typeof hash === 'string') known.set(key, hash);
+    } catch {
+      // A missing or damaged memo only costs a rehash.
+    }
+    return new FileHashMemo(file, known);
+  }
+
+  async hash(path: string): Promise<string> {
+    // Synchronous: a context is many small files, and most of them are memo hits.
+    const stats = statSync(path, { bigint: true });
+    const key = `${path}\0${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+    let hash = this.seen.get(key) ?? this.known.get(key);
+    if (!hash) {
+      hash = await hashFile(path);
+      this.changed = true;
+    }
+    this.seen.set(key, hash);
+    return hash;
+  }
+
+  /** Keeps what this build used (so the memo stays the size of one context), written atomically. */
+  async save(): Promise<void> {
+    if (!this.changed && this.seen.size === this.known.size) return;
+    const temporary = `${this.file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await writeFile(temporary, JSON.stringify(Object.fromEntries(this.seen)));
+      await rename(temporary, this.file);
+    } finally {
+      await rm(temporary, { force: true });
+    }
+  }
+}
+
+async function contentHashes(entries: LayerEntry[], memo?: FileHashMemo): Promise<(string | undefined)[]> {
   const hashes: (string | undefined)[] = new Array(entries.length);
   let next = 0;
   const worker = async () => {
@@ -44,7 +98,7 @@ async function contentHashes(entries: LayerEntry[]): Promise<(string | undefined
         const hasher = await createHasher();
         hashes[index] = toHex(hasher.update(entry.content).digest());
       } else if (entry.source) {
-        hashes[index] = await hashFile(entry.source);
+        hashes[index] = memo ? await memo.hash(entry.source) : await hashFile(entry.source);
       }
     }
   };
@@ -57,12 +111,12 @@ async function contentHashes(entries: LayerEntry[]): Promise<(string | undefined
  * device numbers and xattrs, each length-framed. Order-independent (entries are sorted by path, as the
  * layer writer does); mtimes and host locations are left out so the same tree hashes the same anywhere.
  */
-export async function hashEntries(entries: LayerEntry[]): Promise<string> {
+export async function hashEntries(entries: LayerEntry[], options: { memo?: FileHashMemo } = {}): Promise<string> {
   const sorted = entries
     .map((entry, index) => ({ entry, index }))
     .sort((a, b) => (a.entry.path < b.entry.path ? -1 : a.entry.path > b.entry.path ? 1 : a.index - b.index))
     .map(({ entry }) => entry);
-  const hashes = await contentHashes(sorted);
+  const hashes = await contentHashes(sorted, options.memo);
   const hasher = await createHasher();
   framed(hasher, 'tessera-entries-v1', String(sorted.length));
   sorted.forEach((entry, index) => {
