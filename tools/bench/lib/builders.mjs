@@ -14,13 +14,30 @@ const quote = (args) => args.map((a) => `'${a}'`).join(' ');
 export function dockerfileBuilders({ host, base }) {
   const buildArg = `RUNTIME_IMAGE=${base}`;
   return {
-    tessera: {
-      tool: 'node',
-      describe: (dockerfile) => `node packages/builder/bin/tessera.js build --context REPO --dockerfile ${dockerfile} --build-arg RUNTIME_IMAGE=BASE --insecure-registry HOST --destination REF`,
-      async cold() {},
-      command: ({ context, dockerfile, reference }) => [process.execPath, [tesseraBin, 'build', '--context', context, '--dockerfile', dockerfile, '--build-arg', buildArg, '--insecure-registry', host, '--destination', reference]],
-      async stop() {},
-    },
+    tessera: (() => {
+      // Cold empties the layer cache (a fresh --cache-dir; the registry cache repo is per destination and run).
+      let cacheDir;
+      let cacheRepo;
+      const clean = async () => {
+        if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+        cacheDir = undefined;
+      };
+      return {
+        tool: 'node',
+        describe: (dockerfile) =>
+          `node packages/builder/bin/tessera.js build --context REPO --dockerfile ${dockerfile} --build-arg RUNTIME_IMAGE=BASE --insecure-registry HOST --destination REF --cache=true --cache-copy-layers --cache-dir DIR --cache-repo HOST/CACHE`,
+        async cold() {
+          await clean();
+          cacheDir = await mkdtemp(join(tmpdir(), 'tessera-bench-cache-'));
+          cacheRepo = `${host}/bench/s6-tessera-cache-${Date.now().toString(36)}`;
+        },
+        command: ({ context, dockerfile, reference }) => [
+          process.execPath,
+          [tesseraBin, 'build', '--context', context, '--dockerfile', dockerfile, '--build-arg', buildArg, '--insecure-registry', host, '--destination', reference, '--cache=true', '--cache-copy-layers', '--cache-dir', cacheDir, '--cache-repo', cacheRepo],
+        ],
+        stop: clean,
+      };
+    })(),
     buildah: (() => {
       let state;
       const buildah = (args) => ['buildah', '--root', join(state, 'root'), '--runroot', join(state, 'run'), '--storage-driver', 'overlay', ...args];
