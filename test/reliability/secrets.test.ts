@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pushBusyboxBase, runCommand } from '../../tools/images/index';
-import { startHtpasswdRegistry } from '../../tools/registry/auth';
+import { startHtpasswdRegistry, startTokenRegistry } from '../../tools/registry/auth';
 import type { RunningRegistry } from '../../tools/registry/registry';
 import { ensureCliBuilt, tessera } from './helpers';
 
@@ -161,4 +161,38 @@ describe('secrets never reach outputs', () => {
     expect(runHistory).not.toContain(TOKEN);
     console.log(`history of the RUN that uses API_TOKEN: ${runHistory}`);
   }, 180_000);
+
+  it('bearer tokens from the token service: absent from every log line at trace verbosity and from errors', async () => {
+    const tokenPassword = `tok-pw-${randomBytes(12).toString('hex')}`;
+    const tokenRegistry = await startTokenRegistry({ users: { [USER]: { password: tokenPassword, actions: ['*'] } } });
+    const config = join(tmp, 'token-docker-config');
+    try {
+      const auth = Buffer.from(`${USER}:${tokenPassword}`).toString('base64');
+      await runCommand('mkdir', ['-p', config]);
+      await writeFile(join(config, 'config.json'), JSON.stringify({ auths: { [tokenRegistry.host]: { auth } } }));
+      const context = join(tmp, 'token-ctx');
+      await runCommand('mkdir', ['-p', context]);
+      await writeFile(join(context, 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /Dockerfile\n');
+      const env = { DOCKER_CONFIG: config };
+      const ok = await tessera(['build', '--context', context, '--destination', `${tokenRegistry.host}/secrets/token:1`, '--insecure-registry', tokenRegistry.host, '--verbosity=trace'], env);
+      expect(ok.code, ok.stderr).toBe(0);
+      // A refused push (pull-only scope is not it: use a wrong password) must not print a token either.
+      await writeFile(join(config, 'config.json'), JSON.stringify({ auths: { [tokenRegistry.host]: { auth: Buffer.from(`${USER}:wrong`).toString('base64') } } }));
+      const refused = await tessera(['build', '--context', context, '--destination', `${tokenRegistry.host}/secrets/token:2`, '--insecure-registry', tokenRegistry.host, '--verbosity=trace'], env);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(tokenRegistry.host);
+      const tokens = tokenRegistry.issuer.requests.flatMap((r) => (r.token ? [r.token] : []));
+      expect(tokens.length).toBeGreaterThan(0);
+      const output = ok.stdout + ok.stderr + refused.stdout + refused.stderr;
+      expect(output).toMatch(/(HEAD|PUT|POST) http:\/\/127\.0\.0\.1:\d+\/v2\//); // trace verbosity does log requests
+      for (const token of tokens) {
+        // The whole token and its claims and signature parts, each on its own.
+        for (const part of [token, ...token.split('.').slice(1)]) expect(output).not.toContain(part);
+      }
+      expect(output).not.toContain(tokenPassword);
+    } finally {
+      await tokenRegistry.stop();
+    }
+  });
 });
+

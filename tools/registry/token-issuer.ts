@@ -29,6 +29,8 @@ export interface TokenRequestRecord {
   /** `repository:NAME:ACTIONS` as granted. */
   granted: string[];
   status: number;
+  /** The token handed out, so tests can look for it where it must never appear. */
+  token?: string;
 }
 
 export interface TokenIssuerOptions {
@@ -128,6 +130,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Run
     const claims = { iss: issuer, sub: record.account ?? '', aud: service, exp: now + expiresIn, nbf: now - 5, iat: now, jti: randomBytes(8).toString('hex'), access };
     const signingInput = `${base64url(JSON.stringify(jwtHeader))}.${base64url(JSON.stringify(claims))}`;
     const token = `${signingInput}.${base64url(sign('sha256', Buffer.from(signingInput), privateKey))}`;
+    record.token = token;
     const body = options.oauthField || req.method === 'POST' ? { access_token: token } : { token };
     answer(200, { ...body, expires_in: expiresIn, issued_at: new Date(now * 1000).toISOString() });
   });
