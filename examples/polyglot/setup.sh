@@ -4,8 +4,6 @@
 #   images/node-base/node-runtime.tar       the running node binary and the shared libraries ldd lists
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-busybox=/bin/busybox
-[ -x "$busybox" ] || { echo "busybox-static is needed: apt-get install -y busybox-static" >&2; exit 1; }
 node_binary=$(node -p process.execPath)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -19,16 +17,8 @@ pack() {
 }
 
 root="$work/busybox"
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root}
-chmod 0755 "$root"
-chmod 1777 "$root/tmp"
-cp "$busybox" "$root/bin/busybox"
-# Applet links are made inside the rootfs only, never on the host.
-"$busybox" --list-full | while read -r applet; do
-  [ "$applet" = bin/busybox ] || ln -sf /bin/busybox "$root/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+mkdir -p "$root"
+bash "$here/../busybox-rootfs.sh" "$root"
 pack "$root" "$here/images/busybox-base/busybox-rootfs.tar"
 
 root="$work/node"

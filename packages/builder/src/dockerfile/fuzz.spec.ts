@@ -2,18 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { DockerfileSyntaxError } from './errors';
 import { expandInstruction } from './expand-instruction';
 import { parseDockerfile, parseInstructionLine } from './parser';
-
-/** mulberry32: a small seeded generator, so a failing input can be reproduced from its iteration. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The same seeded generator the fault proxy uses, so a failing input can be reproduced from its iteration.
+import { seededRandom } from '../../../../tools/faults/proxy';
 
 const FRAGMENTS = [
   'FROM ', 'FROM scratch', 'FROM alpine AS build', ' AS ', 'RUN ', 'CMD ', 'ENTRYPOINT ', 'SHELL ', 'ENV ', 'ARG ',
