@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { run } from './measure.mjs';
 
 /**
- * A private dockerd (Debian docker.io) for BuildKit, as /work/shared/TOOLING-NOTES.md describes:
+ * A private dockerd (Debian docker.io) for BuildKit, as the shared tooling notes describe:
  * its own data/exec roots and socket, no iptables, no bridge. Loopback registries are insecure by default.
  */
 export async function startDockerd() {
