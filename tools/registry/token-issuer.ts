@@ -29,8 +29,6 @@ export interface TokenRequestRecord {
   /** `repository:NAME:ACTIONS` as granted. */
   granted: string[];
   status: number;
-  /** The token handed out, so tests can look for it where it must never appear. */
-  token?: string;
 }
 
 export interface TokenIssuerOptions {
@@ -52,6 +50,8 @@ export interface RunningTokenIssuer {
   /** PEM of the signing certificate: the registry's `rootcertbundle`. */
   certificatePath: string;
   requests: TokenRequestRecord[];
+  /** Every token handed out, so tests can look for them where they must never appear. */
+  tokens: string[];
   stop(): Promise<void>;
 }
 
@@ -74,6 +74,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Run
   const service = options.service ?? 'tessera-test-registry';
   const expiresIn = options.expiresIn ?? 300;
   const requests: TokenRequestRecord[] = [];
+  const tokens: string[] = [];
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://issuer');
@@ -130,7 +131,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Run
     const claims = { iss: issuer, sub: record.account ?? '', aud: service, exp: now + expiresIn, nbf: now - 5, iat: now, jti: randomBytes(8).toString('hex'), access };
     const signingInput = `${base64url(JSON.stringify(jwtHeader))}.${base64url(JSON.stringify(claims))}`;
     const token = `${signingInput}.${base64url(sign('sha256', Buffer.from(signingInput), privateKey))}`;
-    record.token = token;
+    tokens.push(token);
     const body = options.oauthField || req.method === 'POST' ? { access_token: token } : { token };
     answer(200, { ...body, expires_in: expiresIn, issued_at: new Date(now * 1000).toISOString() });
   });
@@ -142,6 +143,7 @@ export async function startTokenIssuer(options: TokenIssuerOptions): Promise<Run
     service,
     certificatePath,
     requests,
+    tokens,
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
