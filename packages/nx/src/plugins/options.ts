@@ -1,3 +1,5 @@
+import type { LayeredConfig } from '@tessera/builder';
+
 /** Options of the `@tessera/nx/plugin` entry in nx.json `plugins`. */
 export interface TesseraPluginOptions {
   /** Name of the inferred target. Default `image`. */
@@ -37,8 +39,10 @@ export type ProjectRuntime = 'node' | 'python' | 'dotnet';
 /**
  * The `"tessera"` block of a project's `project.json` (or `package.json`).
  * On an application it configures the image; on a library it says how the library is layered.
+ * Its image settings (`workdir`, default `/app`; `entrypoint`, `cmd`, `env`, `user`, `ports`, `labels`)
+ * are the builder's `LayeredConfig`.
  */
-export interface ProjectImageConfig {
+export interface ProjectImageConfig extends LayeredConfig {
   /** Image repository. Default `<registry>/<projectName>`, or `<projectName>` without a registry. */
   repository?: string;
   /** Base image for layered mode (no Dockerfile). */
@@ -47,8 +51,6 @@ export interface ProjectImageConfig {
   dockerfile?: string;
   /** Tag templates, see `renderTag`. Default `['{version}', 'latest']` is left to the executor. */
   tags?: string[];
-  /** Working directory in the image that module files are copied under. Default `/app`. */
-  workdir?: string;
   /** Sources or build outputs for this project's layer. Default `sources`. */
   content?: ModuleContent;
   /** Build output directory, relative to the workspace root, used when `content` is `outputs`. Default `dist/<projectRoot>`. */
@@ -61,14 +63,6 @@ export interface ProjectImageConfig {
   pythonPackagesDir?: string;
   /** .NET: the publish output directory (workspace-relative) that NuGet assemblies are taken from. */
   publishDir?: string;
-  /** Container entrypoint and command in layered mode. */
-  entrypoint?: string[];
-  cmd?: string[];
-  /** Layered mode: environment variables, user, exposed ports (`8080`, `53/udp`) and labels of the image config. */
-  env?: Record<string, string>;
-  user?: string;
-  ports?: string[];
-  labels?: Record<string, string>;
 }
 
 export const CONFIG_KEY = 'tessera';
