@@ -22,6 +22,9 @@ export interface ImageConfigChanges {
   env?: string[];
   user?: string;
   workingDir?: string;
+  /** Config `architecture` and `os` (GOARCH/GOOS terms); umoci's default is the host's. */
+  architecture?: string;
+  os?: string;
 }
 
 export interface PushOptions {
@@ -92,6 +95,8 @@ export async function packRootfs(
     for (const env of config.env ?? []) configArgs.push('--config.env', env);
     if (config.user) configArgs.push('--config.user', config.user);
     if (config.workingDir) configArgs.push('--config.workingdir', config.workingDir);
+    if (config.architecture) configArgs.push('--architecture', config.architecture);
+    if (config.os) configArgs.push('--os', config.os);
     await runCommand('umoci', [...umoci, 'config', '--image', image, ...configArgs]);
     await addManifestMediaType(layoutDir, tag);
     await runCommand('umoci', [...umoci, 'gc', '--layout', layoutDir]);
