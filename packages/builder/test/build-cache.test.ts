@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRegistryProxy } from '../../../tools/faults/proxy';
 import { pushBusyboxBase, skopeoInspect } from '../../../tools/images/index';
 import { startRegistry, type RunningRegistry } from '../../../tools/registry/registry';
 import { buildImage, defaultBuildOptions, verifyCacheDir, type BuildOptions } from '../src/index';
@@ -37,11 +38,14 @@ async function cachedBuild(dir: string, overrides: Partial<BuildOptions> = {}): 
       ...(overrides.buildArgs ? { buildArgs: { BASE: base, ...overrides.buildArgs } } : {}),
     }),
   );
+  // Lookups run in parallel, so their log lines come in any order.
   const lineNumbers = (kind: string) =>
-    lines.flatMap((l) => {
-      const m = new RegExp(`cache ${kind} for line (\\d+)`).exec(l);
-      return m ? [Number(m[1])] : [];
-    });
+    lines
+      .flatMap((l) => {
+        const m = new RegExp(`cache ${kind} for line (\\d+)`).exec(l);
+        return m ? [Number(m[1])] : [];
+      })
+      .sort((a, b) => a - b);
   return { digest: result.digest, hits: lineNumbers('hit'), misses: lineNumbers('miss'), timings: JSON.parse(await readFile(benchmarkFile, 'utf8')) };
 }
 
@@ -109,6 +113,32 @@ describe('layer cache in a registry repository', () => {
     const after = await cachedBuild(dir, { destinations: [destination] });
     expect(after.misses).toEqual([3]);
     expect(after.hits).toEqual([4]);
+  });
+
+  it("looks a stage's layers up in parallel, not one after another", async () => {
+    const dockerfile = 'ARG BASE\nFROM ${BASE}\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nCOPY c.txt /c.txt\nRUN cat /a.txt /b.txt /c.txt > /all.txt\n';
+    const dir = await writeContext(work, { Dockerfile: dockerfile, 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n' });
+    await cachedBuild(dir, { destinations: [`${registry.host}/cache/parallel:1`] });
+    // Each cache lookup is held until three are waiting (or a second passes): only parallel lookups meet.
+    let waiting = 0;
+    let mostWaiting = 0;
+    const arrivals: Array<() => void> = [];
+    const proxy = await startRegistryProxy(registry.host, async (req, res) => {
+      if (!/^\/v2\/cache\/parallel\/cache\/manifests\//.test(req.url ?? '')) return false;
+      mostWaiting = Math.max(mostWaiting, ++waiting);
+      res.once('close', () => waiting--);
+      arrivals.splice(0).forEach((wake) => wake());
+      const deadline = Date.now() + 1000;
+      while (waiting < 3 && Date.now() < deadline) await new Promise<void>((wake) => (arrivals.push(wake), setTimeout(wake, 50)));
+      return false;
+    });
+    try {
+      const warm = await cachedBuild(dir, { destinations: [`${proxy.host}/cache/parallel:1`], insecureRegistries: [registry.host, proxy.host] });
+      expect(warm.hits).toEqual([3, 4, 5, 6]);
+      expect(mostWaiting).toBeGreaterThanOrEqual(3);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 

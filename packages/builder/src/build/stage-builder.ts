@@ -220,13 +220,26 @@ export class StageBuilder {
         const fromStage = instruction.kind === 'COPY' && instruction.from ? await this.services.stageByName(instruction.from) : undefined;
         let entries: LayerEntry[] | undefined;
         let key: string | undefined;
+        let cached: ImageLayer | undefined;
         if (this.services.layerCache) {
           // From a stage, the stage's key stands for its files, so a cached stage need not be unpacked to be hashed.
           if (fromStage) key = this.copyKeyFor(instruction, `stage:${fromStage.cacheKey}`);
           else key = this.copyKeyFor(instruction, await hashEntries((entries = await this.copyEntries(instruction)), { memo: this.services.hashMemo }));
         }
-        const cached = key && this.services.options.cacheCopyLayers ? await this.cacheLookup(key, raw) : undefined;
-        if (cached) await this.appendLayer(cached, history(false));
+        const lookUp = key !== undefined && this.services.options.cacheCopyLayers;
+        if (lookUp && this.canDeferLayer(instruction)) {
+          // The lookup (and on a miss the write) go on while later instructions are read and looked up.
+          const workdir = this.config.workdir;
+          this.deferLayer(history(false), async () => {
+            const hit = await this.cacheLookup(key!, raw);
+            if (hit) return hit;
+            const missed = entries ?? (await this.copyEntries(instruction, workdir));
+            if (missed.length === 0) return undefined;
+            const written = await this.writes.run(() => this.writeEntries(missed));
+            this.pending.push(this.cacheStore(key!, written));
+            return written;
+          });
+        } else if (lookUp && (cached = await this.cacheLookup(key!, raw))) await this.appendLayer(cached, history(false));
         else {
           const layer = await this.commit(entries ?? (await this.copyEntries(instruction)), history(false));
           if (key && layer && this.services.options.cacheCopyLayers) this.pending.push(layer.ready.then((l) => this.cacheStore(key, l)));
@@ -257,7 +270,6 @@ export class StageBuilder {
     return command.form === 'exec' ? command.args : [...this.config.shell, command.script];
   }
 
-  /** Writes the entries as a new layer (unless single-snapshot mode defers them) and records history. */
   /**
    * Writes the entries as a new layer (unless single-snapshot mode defers them) and records history.
    * Without a rootfs to keep in step, the layer is written in the background, so independent layers
@@ -278,19 +290,8 @@ export class StageBuilder {
       await this.appendLayer(layer, history, alreadyInRootfs);
       return { ready: Promise.resolve(layer) };
     }
-    // A placeholder keeps the layer's place in the image; it is filled in when the write finishes.
-    const slot = {} as ImageLayer;
-    this.layers.push(slot);
-    this.config.addHistory(history);
-    const written = this.writes.run(() => this.writeEntries(entries)).then((layer) => {
-      Object.assign(slot, layer);
-      this.services.onLayer?.(slot);
-      return slot;
-    });
-    // Marked handled here; flush() still sees the failure.
-    written.catch(() => undefined);
-    this.pending.push(written);
-    return { ready: written };
+    const written = this.deferLayer(history, () => this.writes.run(() => this.writeEntries(entries)));
+    return { ready: written as Promise<ImageLayer> };
   }
 
   private async appendLayer(layer: ImageLayer, history: HistoryEntry, alreadyInRootfs = false): Promise<void> {
@@ -301,6 +302,40 @@ export class StageBuilder {
       if (alreadyInRootfs) this.rootfs.markApplied(this.layers.length);
       else await this.rootfs.catchUp(this.layers);
     }
+  }
+
+  /**
+   * Whether a COPY's layer can be settled in the background: only before the rootfs exists (nothing to
+   * keep in step) and when its entries do not depend on the image's files (a `--chown` by name reads
+   * /etc/passwd from the rootfs).
+   */
+  private canDeferLayer(instruction: CopyInstruction | AddInstruction): boolean {
+    const chown = instruction.chown;
+    return !this.rootfs && !this.services.options.singleSnapshot && (chown === undefined || chown === 'root' || /^\d+(:\d+)?$/.test(chown));
+  }
+
+  /**
+   * Keeps a layer's place in the image while `settle` finds or writes it; `undefined` from `settle`
+   * means the instruction made no change, so its history entry becomes an empty layer.
+   */
+  private deferLayer(history: HistoryEntry, settle: () => Promise<ImageLayer | undefined>): Promise<ImageLayer | undefined> {
+    const slot = {} as ImageLayer;
+    this.layers.push(slot);
+    this.config.addHistory(history);
+    const settled = settle().then((layer) => {
+      if (!layer) {
+        this.layers.splice(this.layers.indexOf(slot), 1);
+        history.empty_layer = true;
+        return undefined;
+      }
+      Object.assign(slot, layer);
+      this.services.onLayer?.(slot);
+      return slot;
+    });
+    // Marked handled here; flush() still sees the failure.
+    settled.catch(() => undefined);
+    this.pending.push(settled);
+    return settled;
   }
 
   /** Waits for background layer writes; anything that reads the layers or the rootfs comes after this. */
@@ -458,10 +493,11 @@ export class StageBuilder {
     return resolveUser(spec, { passwd, group }, { purpose: 'chown' });
   }
 
-  private async copyEntries(instruction: CopyInstruction | AddInstruction): Promise<LayerEntry[]> {
+  /** The entries a COPY/ADD places; `workdir` is the one in effect at the instruction (it may run later). */
+  private async copyEntries(instruction: CopyInstruction | AddInstruction, workdir = this.config.workdir): Promise<LayerEntry[]> {
     const chown = await this.chownIds(instruction.chown);
     const chmod = instruction.chmod !== undefined ? parseChmod(instruction.chmod, instruction) : undefined;
-    const plan = { dest: instruction.dest, workdir: this.config.workdir, chown, chmod, destIsDirectoryInImage: (p: string) => this.isDirectoryInImage(p) };
+    const plan = { dest: instruction.dest, workdir, chown, chmod, destIsDirectoryInImage: (p: string) => this.isDirectoryInImage(p) };
     const entries: LayerEntry[] = [];
     if (instruction.contents.length) {
       entries.push(...(await planHeredocCopy(instruction.contents.map((h) => ({ name: h.name, content: h.content })), plan)));
