@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planLayers } from './layers';
 import { testGraph } from '../testing/test-graph';
@@ -74,12 +77,68 @@ describe('planLayers', () => {
       { web: { root: 'apps/web', metadata: { tessera: { base: 'aspnet:8', runtime: 'dotnet', publishDir: 'dist/apps/web' } } } },
       {},
     );
-    expect(planLayers(dotnet, 'web').layers[0]).toEqual({
+    expect(planLayers(dotnet, 'web', { assemblyName: () => 'Web' }).layers[0]).toEqual({
       kind: 'third-party',
       runtime: 'dotnet',
       sourcePath: 'dist/apps/web',
       destination: '/app',
       assemblies: 'nuget',
+    });
+  });
+
+  describe('.NET publish split', () => {
+    const dotnet = testGraph(
+      {
+        web: { root: 'apps/web', metadata: { tessera: { base: 'aspnet:8', runtime: 'dotnet', publishDir: 'apps/web/bin/publish/' } } },
+        domain: {},
+        data: {},
+        protos: {},
+      },
+      { web: ['data', 'protos'], data: ['domain'] },
+    );
+    const assemblies: Record<string, string> = { web: 'Acme.Web', domain: 'Acme.Domain', data: 'Acme.Data' };
+    const assemblyName = (project: { name: string }) => assemblies[project.name];
+
+    it('gives each .NET project of the closure its assembly layer at the workdir, after the NuGet layer', () => {
+      const plan = planLayers(dotnet, 'web', { assemblyName });
+      expect(plan.dotnet).toEqual({
+        publishDir: 'apps/web/bin/publish',
+        assemblies: [
+          { project: 'domain', assembly: 'Acme.Domain' },
+          { project: 'data', assembly: 'Acme.Data' },
+          { project: 'web', assembly: 'Acme.Web' },
+        ],
+      });
+      expect(plan.layers).toEqual([
+        { kind: 'third-party', runtime: 'dotnet', sourcePath: 'apps/web/bin/publish', destination: '/app', assemblies: 'nuget' },
+        { kind: 'module', project: 'domain', content: 'assembly', assembly: 'Acme.Domain', sourcePath: 'apps/web/bin/publish', destination: '/app' },
+        { kind: 'module', project: 'data', content: 'assembly', assembly: 'Acme.Data', sourcePath: 'apps/web/bin/publish', destination: '/app' },
+        // Not a .NET project: layered from its sources as usual.
+        { kind: 'module', project: 'protos', content: 'sources', sourcePath: 'libs/protos', destination: '/app/libs/protos' },
+        { kind: 'project', project: 'web', content: 'assembly', assembly: 'Acme.Web', sourcePath: 'apps/web/bin/publish', destination: '/app' },
+      ]);
+    });
+
+    it('reads assembly names from the project files by default', () => {
+      const root = mkdtempSync(join(tmpdir(), 'tessera-plan-dotnet-'));
+      try {
+        for (const [dir, file, text] of [
+          ['apps/web', 'Web.csproj', '<Project><PropertyGroup><AssemblyName>Acme.Web</AssemblyName></PropertyGroup></Project>'],
+          ['libs/domain', 'Domain.csproj', '<Project />'],
+          ['libs/data', 'Data.fsproj', '<Project />'],
+        ]) {
+          mkdirSync(join(root, dir), { recursive: true });
+          writeFileSync(join(root, dir, file), text);
+        }
+        const plan = planLayers(dotnet, 'web', { workspaceRoot: root });
+        expect(plan.dotnet?.assemblies.map((entry) => entry.assembly)).toEqual(['Domain', 'Data', 'Acme.Web']);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses a publishDir on a project without a project file', () => {
+      expect(() => planLayers(dotnet, 'web', { assemblyName: () => undefined })).toThrow(/no \.csproj/);
     });
   });
 

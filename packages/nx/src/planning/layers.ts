@@ -1,8 +1,11 @@
-import { posix } from 'node:path';
-import type { ProjectGraph, ProjectGraphProjectNode } from '@nx/devkit';
+import { join, posix } from 'node:path';
+import { workspaceRoot as nxWorkspaceRoot, type ProjectGraph, type ProjectGraphProjectNode } from '@nx/devkit';
 import { DEFAULT_WORKDIR, type ModuleContent, type ProjectImageConfig, type ProjectRuntime } from '../plugins/options';
 import { readProjectImageConfig } from '../plugins/project-config';
 import { moduleClosure } from './closure';
+import { readAssemblyName, type WorkspaceAssembly } from './dotnet';
+
+export { readAssemblyName, splitPublishOutput, type PublishOutputSplit, type WorkspaceAssembly } from './dotnet';
 
 export interface LayerPlanOptions {
   /** Base image reference; defaults to the project's `"tessera".base`. */
@@ -23,6 +26,10 @@ export interface LayerPlanOptions {
   rootFiles?: string[];
   /** npm packages never shipped (e.g. dev tools the graph links to). */
   excludePackages?: string[];
+  /** Where project roots are read from (.NET project files). Default: Nx's workspace root. */
+  workspaceRoot?: string;
+  /** .NET: a project's assembly name, undefined for a project that is not .NET. Default: read from its project file. */
+  assemblyName?: (project: ProjectGraphProjectNode) => string | undefined;
 }
 
 export interface NodePackage {
@@ -36,9 +43,19 @@ export interface NodePackage {
 export type PlannedLayer =
   | { kind: 'third-party'; runtime: 'node'; packages: NodePackage[]; destination: string }
   | { kind: 'third-party'; runtime: 'python'; sourcePath: string; destination: string }
+  /** The publish output minus the workspace assemblies (`LayerPlan.dotnet`). */
   | { kind: 'third-party'; runtime: 'dotnet'; sourcePath: string; destination: string; assemblies: 'nuget' }
   | { kind: 'root-files'; files: string[]; destination: string }
-  | { kind: 'module' | 'project'; project: string; content: ModuleContent; sourcePath: string; destination: string };
+  | { kind: 'module' | 'project'; project: string; content: ModuleContent; sourcePath: string; destination: string }
+  /** A .NET project's own files of the publish output at `sourcePath`, flat at `destination` (the workdir). */
+  | { kind: 'module' | 'project'; project: string; content: 'assembly'; assembly: string; sourcePath: string; destination: string };
+
+/** How a .NET image's publish output is split: one layer per workspace assembly, the rest third-party. */
+export interface DotnetPublishSplit {
+  publishDir: string;
+  /** The closure's .NET projects with their assembly names, in layer order, the app last. */
+  assemblies: WorkspaceAssembly[];
+}
 
 export interface LayerPlan {
   project: string;
@@ -49,6 +66,8 @@ export interface LayerPlan {
   closure: string[];
   /** Layers in order, least often changing first. The base image is not a layer here. */
   layers: PlannedLayer[];
+  /** .NET with a `publishDir`: the split of its publish output. */
+  dotnet?: DotnetPublishSplit;
 }
 
 /** The layered-mode plan for a project's image: base, third-party, root files, one layer per module, the project. Pure data. */
@@ -61,6 +80,9 @@ export function planLayers(graph: ProjectGraph, projectName: string, options: La
   const workdir = posix.normalize(options.workdir ?? config?.workdir ?? DEFAULT_WORKDIR);
   const runtime = options.runtime ?? config?.runtime ?? detectRuntime(node);
 
+  const dotnet = runtime === 'dotnet' && config?.publishDir ? planDotnetSplit(graph, closure, projectName, config.publishDir, options) : undefined;
+  const assemblyOf = new Map(dotnet?.assemblies.map((entry) => [entry.project, entry.assembly]));
+
   const layers: PlannedLayer[] = [];
   const thirdParty = planThirdParty(graph, closure, runtime, config, workdir, options);
   if (thirdParty) layers.push(thirdParty);
@@ -72,19 +94,40 @@ export function planLayers(graph: ProjectGraph, projectName: string, options: La
   }
 
   for (const name of closure) {
+    const kind = name === projectName ? 'project' : 'module';
+    const assembly = assemblyOf.get(name);
+    if (dotnet && assembly) {
+      layers.push({ kind, project: name, content: 'assembly', assembly, sourcePath: dotnet.publishDir, destination: workdir });
+      continue;
+    }
     const moduleNode = graph.nodes[name];
     const moduleConfig = readProjectImageConfig(moduleNode.data);
     const content = options.content?.[name] ?? moduleConfig?.content ?? options.defaultContent ?? 'sources';
     const sourcePath = content === 'sources' ? moduleNode.data.root : moduleOutputPath(moduleNode.data.root, moduleConfig);
     layers.push({
-      kind: name === projectName ? 'project' : 'module',
+      kind,
       project: name,
       content,
       sourcePath,
       destination: posix.join(workdir, sourcePath),
     });
   }
-  return { project: projectName, base, workdir, ...(runtime ? { runtime } : {}), closure, layers };
+  return { project: projectName, base, workdir, ...(runtime ? { runtime } : {}), closure, layers, ...(dotnet ? { dotnet } : {}) };
+}
+
+/** The closure's .NET projects (those with a project file) and their assembly names; the app must be one. */
+function planDotnetSplit(graph: ProjectGraph, closure: string[], projectName: string, publishDir: string, options: LayerPlanOptions): DotnetPublishSplit {
+  const root = options.workspaceRoot ?? nxWorkspaceRoot;
+  const assemblyName = options.assemblyName ?? ((project: ProjectGraphProjectNode) => readAssemblyName(join(root, project.data.root)));
+  const assemblies: WorkspaceAssembly[] = [];
+  for (const name of closure) {
+    const assembly = assemblyName(graph.nodes[name]);
+    if (assembly) assemblies.push({ project: name, assembly });
+  }
+  if (!assemblies.some((entry) => entry.project === projectName)) {
+    throw new Error(`Project "${projectName}" has a publishDir but no .csproj (or .fsproj/.vbproj) in ${graph.nodes[projectName].data.root}: its assembly name is needed to split the publish output.`);
+  }
+  return { publishDir: normalizeDir(publishDir), assemblies };
 }
 
 function moduleOutputPath(root: string, config: ProjectImageConfig | undefined): string {
@@ -116,7 +159,7 @@ function planThirdParty(
         : undefined;
     case 'dotnet':
       return config?.publishDir
-        ? { kind: 'third-party', runtime: 'dotnet', sourcePath: config.publishDir, destination: workdir, assemblies: 'nuget' }
+        ? { kind: 'third-party', runtime: 'dotnet', sourcePath: normalizeDir(config.publishDir), destination: workdir, assemblies: 'nuget' }
         : undefined;
     default:
       return undefined;
@@ -147,4 +190,9 @@ function externalNpmPackages(graph: ProjectGraph, closure: string[], excluded: R
 
 function compare(a: string | undefined, b: string | undefined): number {
   return (a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0;
+}
+
+/** `apps/web/bin/publish/` and `apps/web/./bin/publish` are `apps/web/bin/publish`. */
+function normalizeDir(path: string): string {
+  return posix.normalize(path).replace(/(.)\/+$/, '$1');
 }

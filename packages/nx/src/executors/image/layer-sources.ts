@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from '
 import { join, posix } from 'node:path';
 import type { FileData, ProjectGraph } from '@nx/devkit';
 import { hashFile, type LayerEntry, type LayerFileSource } from '@tessera/builder';
-import type { LayerPlan, PlannedLayer } from '../../planning/layers';
+import { splitPublishOutput, type LayerPlan, type PlannedLayer, type PublishOutputSplit } from '../../planning/layers';
 import { hashParts } from './input-hash';
 
 /** One layer of a layered image, ready to hash and write. */
@@ -34,7 +34,9 @@ export async function concreteLayers(
   projectFiles: ProjectFiles | undefined,
 ): Promise<ConcreteLayer[]> {
   const layers: ConcreteLayer[] = [];
-  for (const planned of plan.layers) layers.push(await concreteLayer(planned, plan, graph, workspaceRoot, projectFiles));
+  // Listed once: every .NET layer takes its share of the same publish output.
+  const publishSplit = plan.dotnet ? readPublishSplit(plan, workspaceRoot) : undefined;
+  for (const planned of plan.layers) layers.push(await concreteLayer(planned, plan, graph, workspaceRoot, projectFiles, publishSplit));
   return layers;
 }
 
@@ -44,10 +46,19 @@ async function concreteLayer(
   graph: ProjectGraph,
   workspaceRoot: string,
   projectFiles: ProjectFiles | undefined,
+  publishSplit: PublishOutputSplit | undefined,
 ): Promise<ConcreteLayer> {
   switch (planned.kind) {
     case 'module':
     case 'project': {
+      if (planned.content === 'assembly') {
+        const description = `${planned.kind} ${planned.project} (assembly ${planned.assembly})`;
+        const files = publishSplit?.byProject[planned.project] ?? [];
+        if (!files.some((file) => file === `${planned.assembly}.dll` || file === `${planned.assembly}.exe`)) {
+          throw new Error(`${description}: ${planned.sourcePath} has no ${planned.assembly}.dll (publish the app first, or check <AssemblyName>).`);
+        }
+        return publishedFilesLayer(description, 'assembly', files, planned.sourcePath, planned.destination, workspaceRoot);
+      }
       const description = `${planned.kind} ${planned.project} (${planned.sourcePath})`;
       const nxFiles = planned.content === 'sources' ? projectFiles?.[planned.project] : undefined;
       if (nxFiles) {
@@ -86,12 +97,47 @@ async function concreteLayer(
         const parts = planned.packages.flatMap((pkg) => [pkg.name, pkg.version ?? '', pkg.path ?? '']);
         return { description: `third-party npm packages (${planned.packages.length})`, files: sources, extraEntries: [], hash: hashParts(['layer-v1', 'npm', plan.workdir, ...parts]) };
       }
+      if (planned.runtime === 'dotnet' && publishSplit) {
+        return publishedFilesLayer(`third-party nuget (${planned.sourcePath})`, 'nuget', publishSplit.thirdParty, planned.sourcePath, planned.destination, workspaceRoot);
+      }
       const hostDir = join(workspaceRoot, planned.sourcePath);
       if (!existsSync(hostDir)) throw new Error(`third-party layer: ${planned.sourcePath} does not exist.`);
       const source = { hostPath: hostDir, imagePath: planned.destination };
       return { description: `third-party ${planned.runtime} (${planned.sourcePath})`, files: [source], extraEntries: [], hash: await hashTrees([source], planned.runtime) };
     }
   }
+}
+
+/** The plan's .NET publish output, listed and split between the workspace assemblies and the third-party layer. */
+function readPublishSplit(plan: LayerPlan, workspaceRoot: string): PublishOutputSplit {
+  const { publishDir, assemblies } = plan.dotnet!;
+  const hostDir = join(workspaceRoot, publishDir);
+  if (!existsSync(hostDir)) throw new Error(`${plan.project}: publish output ${publishDir} does not exist (run dotnet publish first).`);
+  return splitPublishOutput(listFiles(hostDir), assemblies, plan.project);
+}
+
+/** Files and symlinks below a directory, as sorted posix paths relative to it. */
+function listFiles(dir: string, prefix = ''): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    const path = prefix ? posix.join(prefix, entry.name) : entry.name;
+    if (entry.isDirectory()) files.push(...listFiles(dir, path));
+    else if (entry.isFile() || entry.isSymbolicLink()) files.push(path);
+  }
+  return files.sort();
+}
+
+/** A layer of some files of a publish output, each at its publish-relative path below `destination`. */
+async function publishedFilesLayer(
+  description: string,
+  label: string,
+  files: readonly string[],
+  sourcePath: string,
+  destination: string,
+  workspaceRoot: string,
+): Promise<ConcreteLayer> {
+  const sources = files.map((file) => ({ hostPath: join(workspaceRoot, sourcePath, file), imagePath: posix.join(destination, file) }));
+  return { description, files: sources, extraEntries: [], hash: await hashTrees(sources, label) };
 }
 
 /**

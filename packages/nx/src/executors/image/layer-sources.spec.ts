@@ -1,0 +1,98 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { planLayers } from '../../planning/layers';
+import { testGraph } from '../../testing/test-graph';
+import { concreteLayers, type ConcreteLayer } from './layer-sources';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'tessera-layer-sources-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function write(files: Record<string, string>): void {
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+}
+
+const imagePaths = (layer: ConcreteLayer) => layer.files.map((file) => file.imagePath);
+
+describe('concreteLayers, .NET', () => {
+  const graph = testGraph(
+    {
+      service: { root: 'apps/service', metadata: { tessera: { base: 'aspnet:8', runtime: 'dotnet', publishDir: 'dist/apps/service', workdir: '/srv' } } },
+      domain: {},
+      data: {},
+    },
+    { service: ['data', 'domain'], data: ['domain'] },
+  );
+  const assemblies: Record<string, string> = { service: 'Service', domain: 'Domain', data: 'Data' };
+  const plan = () => planLayers(graph, 'service', { assemblyName: (project) => assemblies[project.name] });
+  const publish = (overrides: Record<string, string> = {}) =>
+    write(
+      Object.fromEntries(
+        Object.entries({
+          'Service.dll': 'service v1',
+          'Service.deps.json': '{}',
+          'Service.runtimeconfig.json': '{}',
+          'appsettings.json': '{}',
+          'Domain.dll': 'domain v1',
+          'Domain.pdb': 'pdb',
+          'Data.dll': 'data v1',
+          'Newtonsoft.Json.dll': 'nuget',
+          'runtimes/linux-x64/native/libgit2.so': 'native',
+          ...overrides,
+        }).map(([file, text]) => [`dist/apps/service/${file}`, text]),
+      ),
+    );
+
+  it('splits the publish output: NuGet layer, one layer per workspace assembly, the app, all flat at the workdir', async () => {
+    publish();
+    const layers = await concreteLayers(plan(), graph, root, undefined);
+    expect(layers.map((layer) => layer.description)).toEqual([
+      'third-party nuget (dist/apps/service)',
+      'module domain (assembly Domain)',
+      'module data (assembly Data)',
+      'project service (assembly Service)',
+    ]);
+    expect(layers.map(imagePaths)).toEqual([
+      ['/srv/Newtonsoft.Json.dll', '/srv/runtimes/linux-x64/native/libgit2.so'],
+      ['/srv/Domain.dll', '/srv/Domain.pdb'],
+      ['/srv/Data.dll'],
+      ['/srv/Service.deps.json', '/srv/Service.dll', '/srv/Service.runtimeconfig.json', '/srv/appsettings.json'],
+    ]);
+    expect(layers[1].files[0].hostPath).toBe(join(root, 'dist/apps/service/Domain.dll'));
+  });
+
+  it('changes only the changed assembly layer hash when one library changes', async () => {
+    publish();
+    const before = await concreteLayers(plan(), graph, root, undefined);
+    publish({ 'Data.dll': 'data v2' });
+    const after = await concreteLayers(plan(), graph, root, undefined);
+    expect(after.map((layer, index) => layer.hash === before[index].hash)).toEqual([true, true, false, true]);
+  });
+
+  it('says what is missing when the publish output or an assembly is absent', async () => {
+    await expect(concreteLayers(plan(), graph, root, undefined)).rejects.toThrow(/publish output dist\/apps\/service does not exist/);
+    publish();
+    rmSync(join(root, 'dist/apps/service/Data.dll'));
+    await expect(concreteLayers(plan(), graph, root, undefined)).rejects.toThrow(/module data \(assembly Data\): dist\/apps\/service has no Data\.dll/);
+  });
+});
+
+describe('concreteLayers, Python', () => {
+  it('takes the configured packages directory as the third-party layer', async () => {
+    const graph = testGraph(
+      { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
+      {},
+    );
+    write({ 'apps/job/site-packages/six.py': 'six', 'apps/job/main.py': 'print(1)' });
+    const [thirdParty] = await concreteLayers(planLayers(graph, 'job'), graph, root, { job: [{ file: 'apps/job/main.py', hash: 'h' }] });
+    expect(thirdParty.description).toBe('third-party python (apps/job/site-packages)');
+    expect(thirdParty.files).toEqual([{ hostPath: join(root, 'apps/job/site-packages'), imagePath: '/app/apps/job/site-packages' }]);
+  });
+});
