@@ -1,6 +1,21 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { layerMediaType, TesseraError, type HistoryEntry } from '@tessera/oci';
+import type { Readable } from 'node:stream';
+import {
+  canonicalJsonBytes,
+  indexMediaType,
+  layerMediaType,
+  sha256Digest,
+  TesseraError,
+  type Descriptor,
+  type HistoryEntry,
+  type ImageConfig,
+  type ImageIndex,
+  type ImageSource,
+  type Platform,
+  type RawManifest,
+  type RegistryLocation,
+} from '@tessera/oci';
 import type { LayerEntry } from '../layer/entry';
 import { writeLayer, type WrittenLayer } from '../layer/writer';
 import type { LayerCompression } from '../layer/compression';
@@ -131,4 +146,91 @@ export function assembleLayeredImage(
     annotations['org.opencontainers.image.base.digest'] = base.digest;
   }
   return new BuiltImage(imageLayers, config.config, base.family, { description: 'layered image', annotations });
+}
+
+/** One platform's image of a multi-platform build. */
+export interface PlatformImage {
+  /** What the index entry says, normally `configPlatform(image.config)`. */
+  platform: Platform;
+  image: BuiltImage;
+}
+
+/** The platform an image config declares (os, architecture, variant, os.version), for its index entry. */
+export function configPlatform(config: ImageConfig): Platform {
+  const platform: Platform = { architecture: config.architecture, os: config.os };
+  if (config.variant) platform.variant = config.variant;
+  if (config['os.version']) platform['os.version'] = config['os.version'];
+  return platform;
+}
+
+/**
+ * An image index over built images, one per platform. It is an ImageSource like a single built image:
+ * copying it writes each image's blobs once (shared layers are one blob), each manifest, then the index.
+ * The index is a Docker manifest list when every image uses Docker media types, else an OCI index.
+ */
+export class BuiltIndex implements ImageSource {
+  readonly description: string;
+  private readonly manifest: RawManifest;
+  private readonly children: Map<string, RawManifest>;
+
+  private constructor(
+    readonly images: readonly PlatformImage[],
+    children: readonly RawManifest[],
+    options: { description?: string; annotations?: Record<string, string> },
+  ) {
+    this.description = options.description ?? 'built image index';
+    this.children = new Map(children.map((child) => [child.digest, child]));
+    const family = images.every(({ image }) => image.family === 'docker') ? 'docker' : 'oci';
+    const mediaType = indexMediaType(family);
+    const index: ImageIndex = {
+      schemaVersion: 2,
+      mediaType,
+      manifests: images.map(({ platform }, i) => ({ mediaType: children[i]!.mediaType, digest: children[i]!.digest, size: children[i]!.bytes.length, platform })),
+      // Docker's manifest list has no annotations field.
+      annotations: family === 'oci' && options.annotations && Object.keys(options.annotations).length ? options.annotations : undefined,
+    };
+    const bytes = canonicalJsonBytes(index);
+    this.manifest = { bytes, mediaType, digest: sha256Digest(bytes) };
+  }
+
+  /** The index over `images`, in the order given (the caller's platform order, so the digest is stable). */
+  static async of(images: readonly PlatformImage[], options: { description?: string; annotations?: Record<string, string> } = {}): Promise<BuiltIndex> {
+    if (images.length === 0) throw new TesseraError('an image index needs at least one image', 'INVALID_INDEX');
+    const children = await Promise.all(images.map(({ image }) => image.getManifest()));
+    return new BuiltIndex(images, children, options);
+  }
+
+  get digest(): string {
+    return this.manifest.digest;
+  }
+
+  get mediaType(): string {
+    return this.manifest.mediaType;
+  }
+
+  async getManifest(): Promise<RawManifest> {
+    return this.manifest;
+  }
+
+  async getManifestByDigest(digest: string): Promise<RawManifest> {
+    if (digest === this.manifest.digest) return this.manifest;
+    const child = this.children.get(digest);
+    if (!child) throw new Error(`${this.description} has no manifest ${digest}`);
+    return child;
+  }
+
+  blobLocation(descriptor: Descriptor): RegistryLocation | undefined {
+    return this.imageWithBlob(descriptor)?.blobLocation(descriptor);
+  }
+
+  openBlob(descriptor: Descriptor): Promise<Readable> {
+    const image = this.imageWithBlob(descriptor);
+    if (!image) return Promise.reject(new Error(`${this.description} has no blob ${descriptor.digest}`));
+    return image.openBlob(descriptor);
+  }
+
+  private imageWithBlob(descriptor: Descriptor): BuiltImage | undefined {
+    const has = (image: BuiltImage) => image.configDigest === descriptor.digest || image.layers.some((layer) => layer.descriptor.digest === descriptor.digest);
+    return this.images.find(({ image }) => has(image))?.image;
+  }
 }
