@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testGraph } from '../../testing/test-graph';
 import { planLayers } from '../../planning/layers';
-import { cacheRepositoryOf, layeredConfig, pinFromLines, shouldPush, type ImageBuildReport } from './build';
+import { cacheRepositoryOf, isReproducible, layeredConfig, multiPlatformDockerfileMessage, pinFromLines, shouldPush, targetPlatforms, type ImageBuildReport } from './build';
 import { hashParts, imageInputHash, type ImageInputs } from './input-hash';
 import { formatBytes, summaryLine } from './summary';
 
@@ -64,9 +64,14 @@ describe('image input hash', () => {
       { config: { workdir: '/srv' } },
       { sourceDateEpoch: '1' },
       { mode: 'dockerfile' as const },
+      { platform: 'linux/amd64,linux/arm64' },
+      { reproducible: false },
     ]) {
       expect(imageInputHash({ ...inputs, ...changed })).not.toBe(hash);
     }
+    // Reproducible is the default: saying so keeps the hash an older run recorded.
+    expect(imageInputHash({ ...inputs, reproducible: true })).toBe(hash);
+    expect(imageInputHash({ ...inputs, platform: 'linux/arm64,linux/amd64' })).not.toBe(imageInputHash({ ...inputs, platform: 'linux/amd64,linux/arm64' }));
     expect(imageInputHash({ ...inputs, buildArgs: { A: '1', B: '2' } })).toBe(imageInputHash({ ...inputs, buildArgs: { B: '2', A: '1' } }));
   });
 
@@ -110,7 +115,46 @@ describe('summary line', () => {
     };
     expect(summaryLine(report)).toBe('api: built, layers 1/5 rebuilt, 2.1 kB uploaded, sha256:0123456789ab, 1.2 s');
     expect(summaryLine({ ...report, status: 'failed', digest: undefined, error: 'boom' })).toContain('\n  boom');
+    const platforms = [
+      { platform: 'linux/amd64', digest: 'sha256:a' },
+      { platform: 'linux/arm64/v8', digest: 'sha256:b' },
+    ];
+    expect(summaryLine({ ...report, platforms })).toBe('api: built, layers 1/5 rebuilt, 2 platforms, 2.1 kB uploaded, sha256:0123456789ab, 1.2 s');
     expect(formatBytes(999)).toBe('999 B');
     expect(formatBytes(3_200_000)).toBe('3.2 MB');
+  });
+});
+
+describe('target platforms', () => {
+  const host = { os: 'linux', architecture: 'amd64' };
+
+  it('builds the session platform unless the target lists platforms, in the listed order', () => {
+    expect(targetPlatforms({}, host)).toEqual([host]);
+    expect(targetPlatforms({ platforms: [] }, host)).toEqual([host]);
+    expect(targetPlatforms({ platforms: ['linux/arm64/v8', 'linux/amd64'] }, host)).toEqual([
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      { os: 'linux', architecture: 'amd64' },
+    ]);
+  });
+
+  it('refuses a platform listed twice (also under another spelling) and an invalid one', () => {
+    expect(() => targetPlatforms({ platforms: ['linux/arm64', 'linux/aarch64/v8'] }, host)).toThrow('listed twice');
+    expect(() => targetPlatforms({ platforms: ['linux/amd64/v1/x'] }, host)).toThrow('invalid platform');
+  });
+
+  it('explains in one line why a Dockerfile image takes one platform', () => {
+    const message = multiPlatformDockerfileMessage([host, { os: 'linux', architecture: 'arm64' }]);
+    expect(message).not.toContain('\n');
+    expect(message).toContain('linux/amd64, linux/arm64');
+    expect(message).toContain('emulation');
+    expect(message).toContain('layered mode');
+  });
+});
+
+describe('reproducible option', () => {
+  it('defaults to true and is off only when set to false', () => {
+    expect(isReproducible({})).toBe(true);
+    expect(isReproducible({ reproducible: true })).toBe(true);
+    expect(isReproducible({ reproducible: false })).toBe(false);
   });
 });

@@ -5,6 +5,8 @@ import type { ProjectGraph } from '@nx/devkit';
 import {
   assembleLayeredImage,
   buildImage,
+  BuiltIndex,
+  configPlatform,
   defaultBuildOptions,
   layerEntriesFromFiles,
   ociLayoutName,
@@ -13,8 +15,21 @@ import {
   type BuiltImage,
   type LayeredConfig,
   type LayeredLayer,
+  type PlatformImage,
 } from '@tessera/builder';
-import { copyImage, formatPlatform, ociLayoutDestination, parseReference, registryImageSource, type ImageReference } from '@tessera/oci';
+import {
+  copyImage,
+  formatPlatform,
+  normalizePlatform,
+  ociLayoutDestination,
+  parsePlatform,
+  parseReference,
+  platformMatches,
+  registryImageSource,
+  type ImageConfig,
+  type ImageReference,
+  type Platform,
+} from '@tessera/oci';
 import type { LayerPlan } from '../../planning/layers';
 import type { ProjectImageConfig } from '../../plugins/options';
 import { parseFromImages, repositoryOf } from '../../plugins/dockerfile-from';
@@ -69,13 +84,26 @@ export interface ImageLayerReport {
   rebuilt: boolean;
 }
 
+/** One platform's image of a multi-platform (index) build. */
+export interface ImagePlatformReport {
+  /** `os/arch[/variant]`, as the index entry says. */
+  platform: string;
+  /** That platform's image manifest. */
+  digest: string;
+  /** The base image manifest it was built on. */
+  baseDigest?: string;
+}
+
 /** One image's outcome: printed as the summary line and written to `dist/images/<project>/image.json`. */
 export interface ImageBuildReport {
   project: string;
   status: ImageStatus;
   repository: string;
   tags: string[];
+  /** The manifest digest; for several platforms, the image index's. */
   digest?: string;
+  /** Several platforms: each platform's image in the index (absent for a single-platform image). */
+  platforms?: ImagePlatformReport[];
   inputHash?: string;
   mode: 'layered' | 'dockerfile';
   pushed: boolean;
@@ -156,9 +184,10 @@ async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorO
   const cacheRepository = parseReference(cacheRepositoryOf(request.repository, options));
   const skip = options.skipUnchanged !== false;
 
+  const platforms = targetPlatforms(options, services.session.platform);
   const prepared = request.plan
-    ? await prepareLayered(request, request.plan, services)
-    : await prepareDockerfile(request, options, services);
+    ? await prepareLayered(request, request.plan, options, platforms, services)
+    : await prepareDockerfile(request, options, platforms, services);
   report.inputHash = prepared.inputHash;
   report.layersTotal = prepared.layerCount;
 
@@ -168,7 +197,9 @@ async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorO
       : await findInLocalCache(cache, outputDir, prepared.inputHash, request.tags);
     if (existing) {
       report.digest = existing;
-      report.layers = await previousLayers(join(outputDir, 'image.json'), existing);
+      const previous = await previousRecord(join(outputDir, 'image.json'), existing);
+      report.layers = previous.layers;
+      if (previous.platforms) report.platforms = previous.platforms;
       if (push) await applyMissingTags(services, cacheRepository, existing, repository, request.tags, stats);
       services.session.recordBuilt(request.repository, existing);
       return finish('unchanged');
@@ -213,6 +244,27 @@ export function cacheRepositoryOf(repository: string, options: Pick<ImageExecuto
   return options.cacheRepo ?? `${repositoryOf(repository)}/cache`;
 }
 
+/**
+ * The platforms a target builds, in its order: `platforms` parsed, else the session's one platform.
+ * Several give one image per platform and an index over them.
+ */
+export function targetPlatforms(options: Pick<ImageExecutorOptions, 'platforms'>, fallback: Platform): Platform[] {
+  if (!options.platforms?.length) return [fallback];
+  const seen = new Set<string>();
+  return options.platforms.map((text) => {
+    const platform = parsePlatform(text);
+    const key = formatPlatform(normalizePlatform(platform));
+    if (seen.has(key)) throw new Error(`platform ${text} is listed twice in platforms`);
+    seen.add(key);
+    return platform;
+  });
+}
+
+/** `reproducible` defaults to true in both modes: fixed timestamps, so equal inputs give equal digests. */
+export function isReproducible(options: Pick<ImageExecutorOptions, 'reproducible'>): boolean {
+  return options.reproducible !== false;
+}
+
 /** A base's digest: from its OCI layout when it is an unpushed workspace image, else from its registry. */
 function resolveBaseDigest(request: ProjectImageRequest, session: BuildSession, reference: string): Promise<string> {
   const layoutDirectory = request.layoutBases?.[reference];
@@ -230,22 +282,31 @@ export function shouldPush(repository: string, options: Pick<ImageExecutorOption
 interface PreparedBuild {
   inputHash: string;
   layerCount: number;
-  build(cache: LocalCache, workDir: string, report: ImageBuildReport): Promise<BuiltImage>;
+  /** One image, or (several platforms) an index over one image per platform. */
+  build(cache: LocalCache, workDir: string, report: ImageBuildReport): Promise<BuiltImage | BuiltIndex>;
 }
 
-async function prepareLayered(request: ProjectImageRequest, plan: LayerPlan, services: BuildServices): Promise<PreparedBuild> {
+async function prepareLayered(
+  request: ProjectImageRequest,
+  plan: LayerPlan,
+  options: ImageExecutorOptions,
+  platforms: Platform[],
+  services: BuildServices,
+): Promise<PreparedBuild> {
   const { session } = services;
   const baseDigest = await resolveBaseDigest(request, session, plan.base);
   const layers = await concreteLayers(plan, services.graph, request.workspaceRoot, services.projectFiles);
   const config = layeredConfig(plan, request.config);
   const mtime = sourceDateEpoch();
+  const reproducible = isReproducible(options);
   const inputs: ImageInputs = {
     mode: 'layered',
     baseDigests: { [plan.base]: baseDigest },
-    platform: formatPlatform(session.platform),
+    platform: platforms.map(formatPlatform).join(','),
     layerHashes: layers.map((layer) => layer.hash),
     config,
     sourceDateEpoch: String(mtime.getTime()),
+    ...(reproducible ? {} : { reproducible }),
   };
   return {
     inputHash: imageInputHash(inputs),
@@ -270,10 +331,37 @@ async function prepareLayered(request: ProjectImageRequest, plan: LayerPlan, ser
       };
       await Promise.all(Array.from({ length: LAYER_WRITE_CONCURRENCY }, worker));
       report.layersRebuilt = report.layers.filter((layer) => layer.rebuilt).length;
-      const base = await session.resolveBase(plan.base, baseDigest, request.layoutBases?.[plan.base]);
-      return assembleLayeredImage(base, written, config, { created: mtime });
+      // Layer bytes keep the fixed mtime either way (a module layer stays one blob across images and runs).
+      const created = reproducible ? mtime : new Date();
+      // Each platform appends the same written layers to that platform's base: no emulation, nothing runs.
+      const images = await Promise.all(
+        platforms.map(async (platform): Promise<PlatformImage & { baseDigest?: string }> => {
+          const base = await session.resolveBase(plan.base, baseDigest, request.layoutBases?.[plan.base], platform);
+          if (options.platforms?.length) checkBasePlatform(plan.base, base.config, platform);
+          const image = assembleLayeredImage(base, written, config, { created });
+          return { platform: indexPlatform(image.config, platform), image, ...(base.digest ? { baseDigest: base.digest } : {}) };
+        }),
+      );
+      if (images.length === 1) return images[0]!.image;
+      report.platforms = images.map(({ platform, image, baseDigest: digest }) => ({ platform: formatPlatform(platform), digest: image.digest, ...(digest ? { baseDigest: digest } : {}) }));
+      return BuiltIndex.of(images, { description: `${request.projectName} image index` });
     },
   };
+}
+
+/** A base that is one image (no index) must be for the platform asked: nothing would convert it. */
+function checkBasePlatform(reference: string, config: ImageConfig, platform: Platform): void {
+  const have = configPlatform(config);
+  if (!platformMatches(platform, have)) {
+    throw new Error(`base image ${reference} has no ${formatPlatform(platform)} image (its image is ${formatPlatform(have)}); use a multi-platform base or drop that platform`);
+  }
+}
+
+/** The index entry's platform: the base config's, with the asked variant when the config names none. */
+function indexPlatform(config: ImageConfig, asked: Platform): Platform {
+  const platform = configPlatform(config);
+  if (!platform.variant && asked.variant) platform.variant = asked.variant;
+  return platform;
 }
 
 /** The config changes of a layered image, from the project's `"tessera"` block; keys in a fixed order (they are hashed). */
@@ -294,8 +382,16 @@ export function layeredConfig(plan: LayerPlan, config: ProjectImageConfig | unde
   return result;
 }
 
-async function prepareDockerfile(request: ProjectImageRequest, options: ImageExecutorOptions, services: BuildServices): Promise<PreparedBuild> {
+async function prepareDockerfile(
+  request: ProjectImageRequest,
+  options: ImageExecutorOptions,
+  platforms: Platform[],
+  services: BuildServices,
+): Promise<PreparedBuild> {
   const { session } = services;
+  if (platforms.length > 1) throw new Error(multiPlatformDockerfileMessage(platforms));
+  const platform = platforms[0]!;
+  const reproducible = isReproducible(options);
   const dockerfile = request.dockerfile!;
   const text = await readFile(join(request.workspaceRoot, dockerfile), 'utf8');
   const froms = parseFromImages(text);
@@ -305,12 +401,13 @@ async function prepareDockerfile(request: ProjectImageRequest, options: ImageExe
   const inputs: ImageInputs = {
     mode: 'dockerfile',
     baseDigests,
-    platform: formatPlatform(session.platform),
+    platform: formatPlatform(platform),
     dockerfileText: text,
     buildArgs,
     // Nx hashes no gitignored file (and gives no task hash in batch mode): COPY/ADD sources it leaves out are hashed here.
     sourcesHash: hashParts([request.inputsHash ?? closureFilesHash(request, services), await untrackedSourcesHash(text, request.workspaceRoot, services.projectFiles)]),
     sourceDateEpoch: String(sourceDateEpoch().getTime()),
+    ...(reproducible ? {} : { reproducible }),
   };
   return {
     inputHash: imageInputHash(inputs),
@@ -325,9 +422,9 @@ async function prepareDockerfile(request: ProjectImageRequest, options: ImageExe
           dockerfile: pinnedDockerfile,
           noPush: true,
           workDir: join(workDir, 'build'),
-          reproducible: true,
+          reproducible,
           buildArgs,
-          platform: session.platform,
+          platform,
           insecureRegistries: options.insecureRegistries ?? [],
           log: services.log,
         }),
@@ -335,6 +432,14 @@ async function prepareDockerfile(request: ProjectImageRequest, options: ImageExe
       return result.image;
     },
   };
+}
+
+/** Why a Dockerfile target cannot list several platforms; one line. */
+export function multiPlatformDockerfileMessage(platforms: readonly Platform[]): string {
+  return (
+    `platforms ${platforms.map(formatPlatform).join(', ')}: a Dockerfile image builds for one platform, because a RUN for another ` +
+    `architecture would need emulation, which Tessera does not do; give one platform, or use layered mode (no Dockerfile) for a multi-platform image`
+  );
 }
 
 /**
@@ -412,13 +517,17 @@ async function previousLayerDigests(imageJson: string): Promise<Set<string> | un
   }
 }
 
-/** The layers an earlier `image.json` recorded for the same digest (an unchanged image keeps its layer list). */
-async function previousLayers(imageJson: string, digest: string): Promise<ImageLayerReport[]> {
+/** The layers (and platforms) an earlier `image.json` recorded for the same digest: an unchanged image keeps them. */
+async function previousRecord(imageJson: string, digest: string): Promise<Pick<ImageBuildReport, 'layers' | 'platforms'>> {
   try {
-    const previous = JSON.parse(await readFile(imageJson, 'utf8')) as { digest?: string; layers?: ImageLayerReport[] };
-    return previous.digest === digest ? (previous.layers ?? []).map((layer) => ({ ...layer, rebuilt: false })) : [];
+    const previous = JSON.parse(await readFile(imageJson, 'utf8')) as { digest?: string; layers?: ImageLayerReport[]; platforms?: ImagePlatformReport[] };
+    if (previous.digest !== digest) return { layers: [] };
+    return {
+      layers: (previous.layers ?? []).map((layer) => ({ ...layer, rebuilt: false })),
+      ...(previous.platforms ? { platforms: previous.platforms } : {}),
+    };
   } catch {
-    return [];
+    return { layers: [] };
   }
 }
 
@@ -430,6 +539,7 @@ function imageRecord(report: ImageBuildReport) {
     repository: report.repository,
     tags: report.tags,
     digest: report.digest,
+    ...(report.platforms ? { platforms: report.platforms } : {}),
     inputHash: report.inputHash,
     mode: report.mode,
     pushed: report.pushed,

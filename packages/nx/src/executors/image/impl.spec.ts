@@ -68,3 +68,12 @@ describe('image executor', () => {
     expect(record.error).toContain('127.0.0.1:9');
   });
 });
+
+describe('session options', () => {
+  it('takes the one platform given, and leaves several to the target (the host is the default)', async () => {
+    const { sessionOptions } = await import('./impl');
+    expect(sessionOptions({ platforms: ['linux/arm64'] }).platform).toEqual({ os: 'linux', architecture: 'arm64' });
+    expect(sessionOptions({ platforms: ['linux/amd64', 'linux/arm64'] }).platform).toBeUndefined();
+    expect(sessionOptions({}).platform).toBeUndefined();
+  });
+});

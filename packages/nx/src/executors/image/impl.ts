@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createProjectFileMapUsingProjectGraph, logger, type ExecutorContext, type ProjectGraph } from '@nx/devkit';
+import { parsePlatform } from '@tessera/oci';
 import { moduleClosure } from '../../planning/closure';
 import { planLayers } from '../../planning/layers';
 import { projectVersion, renderTag, type TagValues } from '../../planning/tags';
@@ -46,15 +47,15 @@ export async function buildTask(
   return buildProjectImage(request, options, { session, graph: context.projectGraph, projectFiles, log: (line) => logger.verbose(`${request.projectName}: ${line}`) });
 }
 
+/**
+ * The session's settings. Its platform is the default for targets that name none: the one platform
+ * given, else the host's. A target with several platforms builds each of them (see `targetPlatforms`).
+ */
 export function sessionOptions(options: ImageExecutorOptions): ConstructorParameters<typeof BuildSession>[0] {
-  const platform = options.platforms?.[0];
-  if (options.platforms && options.platforms.length > 1) {
-    throw new Error(`Several platforms (${options.platforms.join(', ')}) are not supported yet: give one.`);
-  }
-  const [os, architecture, variant] = platform ? platform.split('/') : [];
+  const platforms = options.platforms ?? [];
   return {
     insecureRegistries: options.insecureRegistries ?? [],
-    ...(os && architecture ? { platform: { os, architecture, ...(variant ? { variant } : {}) } } : {}),
+    ...(platforms.length === 1 ? { platform: parsePlatform(platforms[0]!) } : {}),
   };
 }
 

@@ -29,6 +29,10 @@ export interface ImageInputs {
   mode: 'layered' | 'dockerfile';
   /** Resolved base digests by reference, e.g. `{ "reg/node:22": "sha256:…" }`. */
   baseDigests: Record<string, string>;
+  /**
+   * Target platform, or platforms joined with `,` in the target's order (one index). A multi-platform
+   * base's digest is its index's, which fixes each platform's manifest digest.
+   */
   platform: string;
   /** Layered: each layer's input hash, in order. */
   layerHashes?: string[];
@@ -40,6 +44,8 @@ export interface ImageInputs {
   sourcesHash?: string;
   /** Layer timestamps. */
   sourceDateEpoch: string;
+  /** False: config and history dated at build time (hashed only then, so reproducible hashes stay as they were). */
+  reproducible?: boolean;
 }
 
 /** The image input hash: the plugin version plus every input, framed. 64 hex digits. */
@@ -63,5 +69,6 @@ export function imageInputHash(inputs: ImageInputs): string {
     inputs.dockerfileText ?? '',
     ...sortedEntries(inputs.buildArgs),
     inputs.sourcesHash ?? '',
+    ...(inputs.reproducible === false ? ['dated'] : []),
   ]);
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ociLayoutName, resolveBaseImage, type BaseImage } from '@tessera/builder';
 import {
+  formatPlatform,
   hostPlatform,
   ociLayoutSource,
   parseReference,
@@ -99,25 +100,27 @@ export class BuildSession {
 
   /**
    * The base image's manifest and config (no layers), pinned to `digest`: from the registry, or from the
-   * OCI layout `layoutDirectory` when the base is a workspace image that was not pushed.
+   * OCI layout `layoutDirectory` when the base is a workspace image that was not pushed. When `digest`
+   * names an index, the image for `platform` (default the session's) is chosen from it.
    */
-  resolveBase(reference: string, digest: string, layoutDirectory?: string): Promise<BaseImage> {
+  resolveBase(reference: string, digest: string, layoutDirectory?: string, platform: Platform = this.platform): Promise<BaseImage> {
+    const forPlatform = ` ${formatPlatform(platform)}`;
     if (layoutDirectory) {
       const name = ociLayoutName({ directory: layoutDirectory, digest });
-      let base = this.bases.get(name);
+      let base = this.bases.get(name + forPlatform);
       if (!base) {
         // Named as the reference names it, so the base annotations (and the digest) match a pushed base's.
         const ref = parseReference(reference);
-        base = resolveBaseImage(name, () => Promise.reject(new Error(`${name} is not a registry reference`)), this.platform).then((image) => ({
+        base = resolveBaseImage(name, () => Promise.reject(new Error(`${name} is not a registry reference`)), platform).then((image) => ({
           ...image,
           pinnedName: `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}@${image.digest}`,
         }));
-        this.bases.set(name, base);
+        this.bases.set(name + forPlatform, base);
       }
       return base;
     }
     const ref = parseReference(reference);
-    const key = `${ref.registry}/${ref.repository}@${digest}`;
+    const key = `${ref.registry}/${ref.repository}@${digest}${forPlatform}`;
     let base = this.bases.get(key);
     if (!base) {
       const pinned = new ImageReference({
@@ -126,7 +129,7 @@ export class BuildSession {
         ...(ref.tag ? { tag: ref.tag } : {}),
         digest,
       });
-      base = resolveBaseImage(pinned.toString(), () => registryImageSource(this.client, pinned), this.platform);
+      base = resolveBaseImage(pinned.toString(), () => registryImageSource(this.client, pinned), platform);
       this.bases.set(key, base);
     }
     return base;

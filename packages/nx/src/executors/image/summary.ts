@@ -14,13 +14,16 @@ export function formatBytes(bytes: number): string {
 }
 
 /**
- * One line per image: project, outcome, layers rebuilt of total, bytes uploaded, digest, time.
+ * One line per image: project, outcome, layers rebuilt of total, platforms (when several), bytes uploaded,
+ * digest (an index's, for several platforms), time.
  * `api: built, layers 1/5 rebuilt, 2.1 kB uploaded, sha256:0123456789ab, 1.2 s`
+ * `api: built, layers 1/5 rebuilt, 2 platforms, 2.1 kB uploaded, sha256:0123456789ab, 1.2 s`
  */
 export function summaryLine(report: ImageBuildReport): string {
   const parts = [
     `${report.project}: ${report.status}`,
     report.mode === 'layered' ? `layers ${report.layersRebuilt}/${report.layersTotal} rebuilt` : 'dockerfile',
+    ...(report.platforms && report.platforms.length > 1 ? [`${report.platforms.length} platforms`] : []),
     report.pushed ? `${formatBytes(report.bytesUploaded)} uploaded` : 'oci layout',
     report.digest ? report.digest.slice(0, 'sha256:'.length + 12) : 'no digest',
     `${(report.durationMs / 1000).toFixed(1)} s`,
