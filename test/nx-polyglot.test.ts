@@ -12,7 +12,14 @@ const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const fixture = join(repoRoot, 'test/fixtures/polyglot');
 const repoModules = join(repoRoot, 'node_modules');
 const tesseraPackages = ['oci', 'builder', 'nx'];
-const allImages = ['node-base', 'api', 'worker', 'py-service', 'dotnet-service'];
+const allImages = ['node-base', 'api', 'worker', 'py-service', 'py-batch', 'dotnet-service'];
+// py-batch's site-packages: gitignored, so each checkout "installs" it, as pip would.
+const pythonPackagesDir = 'apps/py-batch/.venv/lib/python3.12/site-packages';
+const pythonPackages: Record<string, string> = {
+  'six.py': '__version__ = "1.16.0"\n',
+  'six-1.16.0.dist-info/METADATA': 'Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n',
+  'six-1.16.0.dist-info/RECORD': 'six.py,,\n',
+};
 
 let registry: RunningRegistry;
 let packDir: string;
@@ -69,16 +76,26 @@ async function mustRun(program: string, args: string[], cwd: string, env: NodeJS
 const nx = (workspace: string, ...args: string[]) => run(process.execPath, [join(workspace, 'node_modules/nx/dist/bin/nx.js'), ...args], workspace);
 const git = (workspace: string, ...args: string[]) => mustRun('git', args, workspace);
 
+/** The third-party packages the fixture's own lockfile installs (`node_modules/<name>` entries that are not workspace links). */
+function lockedPackages(workspace: string): string[] {
+  const lock = JSON.parse(readFileSync(join(workspace, 'package-lock.json'), 'utf8')) as { packages: Record<string, { link?: boolean }> };
+  return Object.entries(lock.packages)
+    .filter(([path, entry]) => path.startsWith('node_modules/') && !entry.link)
+    .map(([path]) => path.slice('node_modules/'.length));
+}
+
 /**
  * node_modules of a fixture workspace: the packed @tessera tarballs unpacked (as npm would install
- * them), everything else linked to the repository's installed packages (offline), and the workspace
- * packages linked as npm workspaces link them.
+ * them), the fixture's locked packages copied (their layer must hold real files), everything else linked
+ * to the repository's installed packages (offline), and the workspace packages linked as npm workspaces link them.
  */
 async function installModules(workspace: string): Promise<void> {
   const modules = join(workspace, 'node_modules');
   mkdirSync(modules, { recursive: true });
+  const locked = new Set(lockedPackages(workspace));
+  for (const name of locked) cpSync(join(repoModules, name), join(modules, name), { recursive: true });
   for (const name of readdirSync(repoModules)) {
-    if (name === '@tessera' || name === '.bin' || name.startsWith('.')) continue;
+    if (name === '@tessera' || name === '.bin' || name.startsWith('.') || locked.has(name)) continue;
     symlinkSync(join(repoModules, name), join(modules, name));
   }
   for (const name of tesseraPackages) {
@@ -90,6 +107,10 @@ async function installModules(workspace: string): Promise<void> {
   mkdirSync(join(modules, '@poly'), { recursive: true });
   for (const [name, dir] of [['api', 'apps/api'], ['worker', 'apps/worker'], ['greet', 'libs/greet'], ['format', 'libs/format']]) {
     symlinkSync(relative(join(modules, '@poly'), join(workspace, dir)), join(modules, '@poly', name));
+  }
+  for (const [file, text] of Object.entries(pythonPackages)) {
+    mkdirSync(dirname(join(workspace, pythonPackagesDir, file)), { recursive: true });
+    writeFileSync(join(workspace, pythonPackagesDir, file), text);
   }
 }
 
@@ -127,6 +148,29 @@ const imageRecord = (workspace: string, project: string): ImageRecord =>
 /** Registry requests since `offset` (the access log has one `"METHOD URI HTTP/1.1" status` line per request). */
 function requestsSince(offset: number): string[] {
   return [...registry.log().slice(offset).matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP\/1\.1" (\d+)/g)].map((m) => `${m[1]} ${m[2]} ${m[3]}`);
+}
+
+/** Files and symlinks of a pushed layer (directories left out), from the registry blob. */
+async function layerFiles(repository: string, digest: string): Promise<string[]> {
+  const response = await fetch(`http://${registry.host}/v2/${repository}/blobs/${digest}`);
+  expect(response.status).toBe(200);
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-layer-'));
+  try {
+    writeFileSync(join(dir, 'layer.tar.gz'), Buffer.from(await response.arrayBuffer()));
+    const listing = await mustRun('tar', ['-tzf', 'layer.tar.gz'], dir);
+    return listing.split('\n').filter((line) => line !== '' && !line.endsWith('/')).sort();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each layer of an image (by its image.json) with its files. */
+async function layerFileSets(workspace: string, project: string): Promise<Record<string, string[]>> {
+  const record = imageRecord(workspace, project);
+  const sets: Record<string, string[]> = {};
+  const repository = record.repository.slice(`${registry.host}/`.length);
+  for (const layer of record.layers) sets[layer.description] = await layerFiles(repository, layer.digest);
+  return sets;
 }
 
 const blobUploads = (requests: string[]) => requests.filter((r) => /^PUT \/v2\/.+\/blobs\/uploads\/.*digest=/.test(r));
@@ -168,19 +212,30 @@ describe('nx plugin on a polyglot workspace', { timeout: 600_000 }, () => {
     const baseLayers = (await skopeoInspect(`${registry.host}/node-base:latest`, 'raw')).layers as unknown[];
     const api = await skopeoInspect(`${registry.host}/api:1.4.0`, 'raw');
     const worker = await skopeoInspect(`${registry.host}/worker:latest`, 'raw');
-    // api: root files, format, greet, api; worker: root files, format, worker.
-    expect(api.layers).toHaveLength(baseLayers.length + 4);
+    // api: npm packages, root files, format, greet, api; worker (no npm dependency): root files, format, worker.
+    expect(api.layers).toHaveLength(baseLayers.length + 5);
     expect(worker.layers).toHaveLength(baseLayers.length + 3);
     expect(api.annotations['org.opencontainers.image.base.digest']).toBe(firstDigests['node-base']);
     expect(imageRecord(workspace, 'api').layers.map((layer) => layer.description)).toEqual([
+      'third-party npm packages (2)',
       'root files (package.json)',
       'module format (libs/format)',
       'module greet (libs/greet)',
       'project api (apps/api)',
     ]);
+    expect(imageRecord(workspace, 'worker').layers.map((layer) => layer.description)).toEqual([
+      'root files (package.json)',
+      'module format (libs/format)',
+      'project worker (apps/worker)',
+    ]);
+    // The closure's npm packages, pruned to what it reaches (to-regex-range and its dependency), as real files.
+    const apiFiles = await layerFileSets(workspace, 'api');
+    expect(apiFiles['third-party npm packages (2)']).toEqual(
+      ['is-number', 'to-regex-range'].flatMap((name) => ['LICENSE', 'README.md', 'index.js', 'package.json'].map((file) => `app/node_modules/${name}/${file}`)),
+    );
 
     for (const [reference, expected] of [
-      [`${registry.host}/api:latest`, '[format v1] hello from api via greet'],
+      [`${registry.host}/api:latest`, '[format v1] hello from api via greet\nports 808[0-9]'],
       [`${registry.host}/worker:latest`, '[format v1] worker ready'],
     ] as const) {
       const unpacked = await pullAndUnpack(reference);
@@ -195,6 +250,42 @@ describe('nx plugin on a polyglot workspace', { timeout: 600_000 }, () => {
     expect(python.config.Cmd).toEqual(['python', '-m', 'py_service']);
     const dotnet = await skopeoInspect(`${registry.host}/dotnet-service:latest`, 'config');
     expect(dotnet.config.Entrypoint).toEqual(['dotnet', 'Service.dll']);
+    expect(dotnet.config.WorkingDir).toBe('/app');
+
+    // .NET: the publish output split into NuGet assemblies, one layer per workspace assembly, the app.
+    const busyboxLayers = (await skopeoInspect(`${registry.host}/tessera/busybox:latest`, 'raw')).layers as unknown[];
+    expect((await skopeoInspect(`${registry.host}/dotnet-service:latest`, 'raw')).layers).toHaveLength(busyboxLayers.length + 4);
+    expect(imageRecord(workspace, 'dotnet-service').layers.map((layer) => layer.description)).toEqual([
+      'third-party nuget (apps/dotnet-service/publish)',
+      'module dotnet-domain (assembly Domain)',
+      'module dotnet-data (assembly Data)',
+      'project dotnet-service (assembly Service)',
+    ]);
+    expect(await layerFileSets(workspace, 'dotnet-service')).toEqual({
+      'third-party nuget (apps/dotnet-service/publish)': ['app/Newtonsoft.Json.dll', 'app/Serilog.dll'],
+      'module dotnet-domain (assembly Domain)': ['app/Domain.dll', 'app/Domain.pdb'],
+      'module dotnet-data (assembly Data)': ['app/Data.dll'],
+      'project dotnet-service (assembly Service)': [
+        'app/Service.deps.json',
+        'app/Service.dll',
+        'app/Service.runtimeconfig.json',
+        'app/appsettings.json',
+      ],
+    });
+
+    // Python (layered): the installed site-packages as the third-party layer, then py-common, then the app.
+    expect((await skopeoInspect(`${registry.host}/py-batch:latest`, 'raw')).layers).toHaveLength(busyboxLayers.length + 3);
+    expect(imageRecord(workspace, 'py-batch').layers.map((layer) => layer.description)).toEqual([
+      `third-party python (${pythonPackagesDir})`,
+      'module py-common (libs/py-common)',
+      'project py-batch (apps/py-batch)',
+    ]);
+    expect(await layerFileSets(workspace, 'py-batch')).toEqual({
+      [`third-party python (${pythonPackagesDir})`]: Object.keys(pythonPackages).map((file) => `app/${pythonPackagesDir}/${file}`).sort(),
+      'module py-common (libs/py-common)': ['app/libs/py-common/project.json', 'app/libs/py-common/pyproject.toml', 'app/libs/py-common/src/py_common/__init__.py'],
+      'project py-batch (apps/py-batch)': ['app/apps/py-batch/project.json', 'app/apps/py-batch/pyproject.toml', 'app/apps/py-batch/src/py_batch/__main__.py'],
+    });
+    expect((await skopeoInspect(`${registry.host}/py-batch:latest`, 'config')).config.Cmd).toEqual(['python', '-m', 'py_batch']);
   });
 
   it('reports every image unchanged on a rerun, with no uploads and at most 3 requests per image', async () => {
@@ -222,7 +313,7 @@ describe('nx plugin on a polyglot workspace', { timeout: 600_000 }, () => {
     expect(result.output).toMatch(/worker: built/);
     // The base runs as a dependency of the affected images and finds itself unchanged; Python and .NET never run.
     expect(result.output).not.toMatch(/node-base: built/);
-    for (const untouched of ['py-service', 'dotnet-service']) expect(result.output).not.toMatch(new RegExp(`${untouched}: `));
+    for (const untouched of ['py-service', 'py-batch', 'dotnet-service']) expect(result.output).not.toMatch(new RegExp(`${untouched}: `));
 
     const after = { api: imageRecord(workspace, 'api'), worker: imageRecord(workspace, 'worker') };
     const formatLayer = (record: ImageRecord) => record.layers.find((layer) => layer.description.startsWith('module format'))!;
