@@ -31,7 +31,7 @@ export default async function imageBatchExecutor(
   const first = inputs[taskIds[0]];
   const session = new BuildSession(sessionOptions(first));
   const limiter = new Limiter(Math.max(1, Math.min(4, cpus().length)));
-  const projectFiles = await loadProjectFiles(context.projectGraph);
+  const projectFiles = await loadProjectFiles(context.projectGraph, context.root);
   const results: Record<string, BatchTaskResult> = {};
   const running = new Map<string, Promise<boolean>>();
 

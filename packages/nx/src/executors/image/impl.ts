@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createProjectFileMapUsingProjectGraph, logger, type ExecutorContext, type ProjectGraph } from '@nx/devkit';
+import { join, resolve } from 'node:path';
+import { createProjectFileMapUsingProjectGraph, logger, workspaceRoot, type ExecutorContext, type ProjectGraph } from '@nx/devkit';
 import { parsePlatform } from '@tessera/oci';
 import { moduleClosure } from '../../planning/closure';
 import { planLayers } from '../../planning/layers';
@@ -22,7 +22,7 @@ import { summaryLine } from './summary';
 export default async function imageExecutor(options: ImageExecutorOptions, context: ExecutorContext): Promise<{ success: boolean }> {
   const session = new BuildSession(sessionOptions(options));
   try {
-    const report = await buildTask(options, context, session, await loadProjectFiles(context.projectGraph));
+    const report = await buildTask(options, context, session, await loadProjectFiles(context.projectGraph, context.root));
     logger.info(summaryLine(report));
     return { success: report.status !== 'failed' };
   } finally {
@@ -59,8 +59,13 @@ export function sessionOptions(options: ImageExecutorOptions): ConstructorParame
   };
 }
 
-/** Nx's file map (files and content hashes per project); undefined outside a real workspace. */
-export async function loadProjectFiles(graph: ProjectGraph): Promise<ProjectFiles | undefined> {
+/**
+ * Nx's file map (files and content hashes per project); undefined outside a real workspace, or when
+ * Nx's workspace (found from the working directory) is not the context's root: its map would list
+ * another tree's files, and the layers would miss the real ones.
+ */
+export async function loadProjectFiles(graph: ProjectGraph, root?: string): Promise<ProjectFiles | undefined> {
+  if (root !== undefined && resolve(root) !== resolve(workspaceRoot)) return undefined;
   try {
     return await createProjectFileMapUsingProjectGraph(graph);
   } catch {
