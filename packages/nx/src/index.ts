@@ -16,12 +16,16 @@ export { default as imageExecutor, resolveImageRequest, buildTask, loadProjectFi
 export { default as imageBatchExecutor } from './executors/image/batch';
 export {
   buildProjectImage,
+  isReproducible,
   layeredConfig,
+  multiPlatformDockerfileMessage,
+  targetPlatforms,
   pinFromLines,
   shouldPush,
   type BuildServices,
   type ImageBuildReport,
   type ImageLayerReport,
+  type ImagePlatformReport,
   type ImageStatus,
   type ProjectImageRequest,
 } from './executors/image/build';

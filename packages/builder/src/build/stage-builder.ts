@@ -109,6 +109,8 @@ export class StageBuilder {
     if (this.services.options.singleSnapshot) await this.endSingleSnapshot();
     await this.flush();
     this.config.config.rootfs.diff_ids = this.layers.map((l) => l.diffId);
+    // As BuildKit and Kaniko do: the image is dated by this build (the epoch when reproducible).
+    this.config.config.created = this.created;
     return {
       stage: this.stage,
       base: this.base,

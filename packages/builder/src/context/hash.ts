@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, statSync, type Stats } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import xxhash from 'xxhash-wasm';
 import type { LayerEntry } from '../layer/entry';
@@ -22,13 +22,44 @@ export async function hashFile(path: string): Promise<string> {
   return toHex(hasher.digest());
 }
 
-/** Feeds length-prefixed parts so that no two different part lists produce the same byte stream. */
-function framed(hasher: Hasher, ...parts: (string | Buffer)[]): void {
-  for (const part of parts) {
-    const bytes = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
-    const length = Buffer.alloc(8);
-    length.writeBigUInt64BE(BigInt(bytes.length));
-    hasher.update(length).update(bytes);
+/**
+ * Feeds length-prefixed parts (an 8-byte big-endian length, then the bytes) so that no two different
+ * part lists produce the same byte stream. Parts are gathered in one buffer: a context can have tens
+ * of thousands of entries, and a buffer per part costs more than hashing it.
+ */
+class FramedInput {
+  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+
+  constructor(private readonly hasher: Hasher) {}
+
+  add(...parts: (string | Buffer)[]): this {
+    for (const part of parts) {
+      const length = typeof part === 'string' ? Buffer.byteLength(part, 'utf8') : part.length;
+      if (this.used + 8 + length > this.buffer.length) this.flush();
+      if (8 + length > this.buffer.length) {
+        const prefix = Buffer.alloc(8);
+        prefix.writeBigUInt64BE(BigInt(length));
+        this.hasher.update(prefix).update(typeof part === 'string' ? Buffer.from(part, 'utf8') : part);
+        continue;
+      }
+      this.buffer.writeUInt32BE(Math.floor(length / 2 ** 32), this.used);
+      this.buffer.writeUInt32BE(length >>> 0, this.used + 4);
+      if (typeof part === 'string') this.buffer.write(part, this.used + 8, 'utf8');
+      else part.copy(this.buffer, this.used + 8);
+      this.used += 8 + length;
+    }
+    return this;
+  }
+
+  digest(): string {
+    this.flush();
+    return toHex(this.hasher.digest());
+  }
+
+  private flush(): void {
+    if (this.used > 0) this.hasher.update(this.buffer.subarray(0, this.used));
+    this.used = 0;
   }
 }
 
@@ -60,10 +91,10 @@ export class FileHashMemo {
     return new FileHashMemo(file, known);
   }
 
-  async hash(path: string): Promise<string> {
-    // Synchronous: a context is many small files, and most of them are memo hits.
-    const stats = statSync(path, { bigint: true });
-    const key = `${path}\0${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+  /** `stats` is the file's stat if the caller has it; otherwise it is taken here. */
+  async hash(path: string, stats: Stats = statSync(path)): Promise<string> {
+    // Millisecond floats keep sub-microsecond precision for today's times; with ctime, size and inode that is enough.
+    const key = `${path}\0${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
     let hash = this.seen.get(key) ?? this.known.get(key);
     if (!hash) {
       hash = await hashFile(path);
@@ -98,7 +129,7 @@ async function contentHashes(entries: LayerEntry[], memo?: FileHashMemo): Promis
         const hasher = await createHasher();
         hashes[index] = toHex(hasher.update(entry.content).digest());
       } else if (entry.source) {
-        hashes[index] = memo ? await memo.hash(entry.source) : await hashFile(entry.source);
+        hashes[index] = memo ? await memo.hash(entry.source, entry.sourceStats) : await hashFile(entry.source);
       }
     }
   };
@@ -117,14 +148,12 @@ export async function hashEntries(entries: LayerEntry[], options: { memo?: FileH
     .sort((a, b) => (a.entry.path < b.entry.path ? -1 : a.entry.path > b.entry.path ? 1 : a.index - b.index))
     .map(({ entry }) => entry);
   const hashes = await contentHashes(sorted, options.memo);
-  const hasher = await createHasher();
-  framed(hasher, 'tessera-entries-v1', String(sorted.length));
+  const input = new FramedInput(await createHasher()).add('tessera-entries-v1', String(sorted.length));
   sorted.forEach((entry, index) => {
     const xattrs = Object.keys(entry.xattrs ?? {})
       .sort()
       .flatMap((key) => [key, entry.xattrs![key]]);
-    framed(
-      hasher,
+    input.add(
       entry.path,
       entry.type,
       entry.mode.toString(8),
@@ -137,5 +166,5 @@ export async function hashEntries(entries: LayerEntry[], options: { memo?: FileH
       ...xattrs,
     );
   });
-  return toHex(hasher.digest());
+  return input.digest();
 }

@@ -122,7 +122,7 @@ export async function planCopy(sources: ResolvedSource[], options: CopyPlanOptio
       for (const file of source.contents ?? []) {
         const imagePath = posix.join(target, file.relativePath);
         builder.add(
-          builder.fromStats(imagePath, file.type, file.stats, file.type === 'symlink' ? { linkTarget: file.linkTarget } : file.type === 'file' ? { source: file.absolutePath } : {}),
+          builder.fromStats(imagePath, file.type, file.stats, file.type === 'symlink' ? { linkTarget: file.linkTarget } : file.type === 'file' ? { source: file.absolutePath, sourceStats: file.stats } : {}),
         );
       }
       continue;

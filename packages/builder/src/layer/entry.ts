@@ -1,3 +1,5 @@
+import type { Stats } from 'node:fs';
+
 /**
  * One entry of a layer tar, before it is written. Snapshots, COPY and ADD all describe their
  * changes as a list of these, and the layer writer turns the list into deterministic bytes.
@@ -16,6 +18,8 @@ export interface LayerEntry {
   size?: number;
   /** For files: a host path to stream the content from. */
   source?: string;
+  /** For files with a `source`: its stat when it was listed, so a content-hash memo need not stat it again. */
+  sourceStats?: Stats;
   /** For files: small in-memory content (heredocs, whiteouts, generated files). */
   content?: Buffer;
   /** For symlinks: the target as stored; for hardlinks: the image path linked to. */

@@ -111,7 +111,7 @@ export function resolveImageRequest(options: ImageExecutorOptions, context: Exec
   }
   const exclude = findImageBaseProjects(projectName, config, undefined, owners).map((entry) => entry.project);
   const layoutBases = unpushedWorkspaceBases(config?.base ? [config.base] : [], owners, options, context.root);
-  return { ...base, plan: planLayers(graph, projectName, { exclude }), ...layoutBases };
+  return { ...base, plan: planLayers(graph, projectName, { exclude, workspaceRoot: context.root }), ...layoutBases };
 }
 
 /**
