@@ -57,7 +57,7 @@ async function main() {
     console.log(`\n== ${scenarios[id].title}`);
     try {
       const { markdown } = await scenarios[id].run({ options, log, environment });
-      sections.set(id, `${markdown}\n\n${environmentBlock({ ...environment, load: loadavg() })}`);
+      sections.set(Number(options.scale) === 1 ? id : `${id}@${options.scale}`, `${markdown}\n\n${environmentBlock({ ...environment, load: loadavg() })}`);
     } catch (error) {
       failures.push(id);
       console.error(`${id} failed; nothing is reported for it:\n${error.stack ?? error}`);

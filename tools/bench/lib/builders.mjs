@@ -10,8 +10,19 @@ const quote = (args) => args.map((a) => `'${a}'`).join(' ');
 /**
  * The Dockerfile builders compared: each has a cold() that empties its caches, and a build-and-push
  * command measured as a whole. `build` is { context, dockerfile, reference } with absolute paths.
+ * BuildKit and buildah also come as `-naive` contenders (own state), which build `Dockerfile.naive`
+ * (`COPY . .` of a pruned context) instead of `Dockerfile.optimised`.
  */
-export function dockerfileBuilders({ host, base }) {
+export function dockerfileBuilders(target) {
+  const naive = builderSet(target);
+  return {
+    ...builderSet(target),
+    'buildah-naive': { ...naive.buildah, variant: 'naive' },
+    'buildkit-naive': { ...naive.buildkit, variant: 'naive' },
+  };
+}
+
+function builderSet({ host, base }) {
   const buildArg = `RUNTIME_IMAGE=${base}`;
   return {
     tessera: (() => {

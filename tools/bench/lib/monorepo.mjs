@@ -304,12 +304,30 @@ export function generateMonorepo(root, { seed = 1, scale = 1 } = {}) {
   };
 }
 
+/**
+ * A pruned build context for one app, as `nx prune`-style tools make it for a naive `COPY . .`: the
+ * app, its library closure, the build script, and its stack's manifests and third-party tree. Made of
+ * hard links, so it is cheap and follows the working copy's contents at the time it is made.
+ */
+export async function prunedContext(workRoot, app, destination) {
+  const { rmSync } = await import('node:fs');
+  rmSync(destination, { recursive: true, force: true });
+  const tp = thirdParty[app.language];
+  const paths = ['tools/build.sh', ...tp.manifests, tp.tree, ...app.closure.map((lib) => `libs/${lib}`), `apps/${app.name}`];
+  for (const path of paths) {
+    mkdirSync(dirname(join(destination, path)), { recursive: true });
+    execFileSync('cp', ['-al', join(workRoot, path), join(destination, path)]);
+  }
+  return destination;
+}
+
 /** The monorepo for a seed and scale, generated once into the work directory and reused by later runs. */
 export async function ensureMonorepo(workDir, seed, scale) {
   const { existsSync, readFileSync, rmSync } = await import('node:fs');
   const root = join(workDir, `monorepo-v${GENERATOR_VERSION}-seed${seed}-scale${scale}`);
   const marker = `${root}.json`;
-  if (existsSync(marker)) return JSON.parse(readFileSync(marker, 'utf8'));
+  // The marker alone is not enough: a cleaned temp dir can take the tree and leave the marker.
+  if (existsSync(marker) && existsSync(root)) return JSON.parse(readFileSync(marker, 'utf8'));
   rmSync(root, { recursive: true, force: true });
   const summary = generateMonorepo(root, { seed, scale });
   writeFileSync(marker, JSON.stringify(summary));

@@ -29,18 +29,22 @@ export function environmentBlock({ machine, versions, date, options, load }) {
 }
 
 /**
- * Rewrites the scenario sections measured now and keeps the others as they were, in `order`.
+ * Rewrites the scenario sections measured now and keeps the others as they were, in `order`
+ * (scenario ids; a section measured at another scale than 1 is `ID@SCALE`).
  * Sections are delimited by HTML comments so a later run can replace one without touching the rest.
  */
 export function writeDocs(docPath, header, sections, order) {
   const previous = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
   const kept = new Map();
-  for (const id of order) {
+  for (const [, id] of previous.matchAll(/<!-- bench:(\S+) -->/g)) {
     const start = previous.indexOf(START(id));
     const end = previous.indexOf(END(id));
-    if (start !== -1 && end > start) kept.set(id, previous.slice(start + START(id).length, end).trim());
+    if (end > start) kept.set(id, previous.slice(start + START(id).length, end).trim());
   }
   for (const [id, markdown] of sections) kept.set(id, markdown.trim());
-  const body = order.filter((id) => kept.has(id)).map((id) => `${START(id)}\n${kept.get(id)}\n${END(id)}`);
+  // A scenario's sections at other scales (`S1-S5@4`) follow its scale-1 section, smallest scale first.
+  const scaleOf = (id) => Number(id.split('@')[1] ?? 1);
+  const ids = order.flatMap((base) => [...kept.keys()].filter((id) => id.split('@')[0] === base).sort((a, b) => scaleOf(a) - scaleOf(b)));
+  const body = ids.map((id) => `${START(id)}\n${kept.get(id)}\n${END(id)}`);
   writeFileSync(docPath, `${header.trim()}\n\n${body.join('\n\n')}\n`);
 }

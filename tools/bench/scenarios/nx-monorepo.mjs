@@ -4,7 +4,7 @@ import { pushRuntimeBase } from '../lib/base-image.mjs';
 import { availableBuilders, checkPushedImage, dockerfileBuilders } from '../lib/builders.mjs';
 import { repoRoot } from '../lib/dist.mjs';
 import { run, runMeasured } from '../lib/measure.mjs';
-import { ensureMonorepo } from '../lib/monorepo.mjs';
+import { ensureMonorepo, prunedContext } from '../lib/monorepo.mjs';
 import { startRegistry, summariseAccessLog } from '../lib/registry.mjs';
 import { markdownTable, printTable } from '../lib/report.mjs';
 import { median, mib, ratio, seconds } from '../lib/stats.mjs';
@@ -61,7 +61,9 @@ export const nxMonorepo = {
             for (const app of builder.buildAll ? [] : repo.apps) {
               // A namespace per run, as for Tessera: a cold run must not find blobs pushed by an earlier run.
               const reference = `${registry.host}/bench-${name}-r${runIndex}/${app.name}:${step.id.toLowerCase()}`;
-              const [command, args] = builder.command({ context: work, dockerfile: join(work, 'apps', app.name, 'Dockerfile.optimised'), reference });
+              // The naive variant builds from a pruned context (made before the clock starts, as a CI prune step would).
+              const context = builder.variant === 'naive' ? await prunedContext(work, app, join(`${work}-pruned`, app.name)) : work;
+              const [command, args] = builder.command({ context, dockerfile: join(context, 'apps', app.name, `Dockerfile.${builder.variant ?? 'optimised'}`), reference });
               const result = await runMeasured(command, args, { cwd: repoRoot });
               if (result.code !== 0) throw new Error(`${step.id} ${name} ${app.name} failed (${result.code}):\n${(result.stderr || result.stdout).slice(-3000)}`);
               ms += result.ms;
@@ -72,7 +74,7 @@ export const nxMonorepo = {
             (samples[`${step.id} ${name}`] ??= []).push({ ms, rssKiB, ...access });
             log(`${step.id} run ${runIndex + 1}/${options.runs} ${name}: ${seconds(ms)} s for ${repo.apps.length} images, ${mib(access.uploadedBytes)} MiB uploaded, ${access.requests} requests`);
           }
-          await run('rm', ['-rf', work], { check: true });
+          await run('rm', ['-rf', work, `${work}-pruned`], { check: true });
         }
       }
     } finally {
@@ -93,7 +95,7 @@ export const nxMonorepo = {
     const markdown = [
       `## ${this.title}`,
       '',
-      `The generated monorepo (${repo.apps.length} apps: 6 Node, 3 Python, 3 .NET; ${repo.libs.length} libraries; node_modules ${repo.nodeModules.files.toLocaleString('en')} files / ${mib(repo.nodeModules.bytes)} MiB). Each run takes a fresh copy of the repository and empty caches, then runs S1 to S5 in order; each step makes its change and then builds and pushes all ${repo.apps.length} images one after the other with the optimised Dockerfiles (\`apps/*/Dockerfile.optimised\`: dependency manifests first, one COPY per module, a RUN for dependencies, a RUN for the build). Times are the sum over the 12 images; uploaded bytes and requests come from the registry's access log for the whole step. Every image is checked after its push (Dockerfile builds: exists, base plus two COPY --from layers, the app's Cmd; Tessera: the digest the executor reports exists, with at least two non-empty layers and the Cmd). The images are not identical: the layered images hold each module's sources and the third-party tree as layers, while the Dockerfile images hold the RUN outputs, so the comparison is of the two ways to ship the same apps, not of byte-identical builds.`,
+      `The generated monorepo (${repo.apps.length} apps: 6 Node, 3 Python, 3 .NET; ${repo.libs.length} libraries; node_modules ${repo.nodeModules.files.toLocaleString('en')} files / ${mib(repo.nodeModules.bytes)} MiB). Each run takes a fresh copy of the repository and empty caches, then runs S1 to S5 in order; each step makes its change and then builds and pushes all ${repo.apps.length} images one after the other with the optimised Dockerfiles (\`apps/*/Dockerfile.optimised\`: dependency manifests first, one COPY per module, a RUN for dependencies, a RUN for the build), or, for the \`-naive\` contenders, with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context per app: the app, its libraries, the build script and its stack's third-party tree, hard-linked from the working copy before the clock starts). Times are the sum over the 12 images; uploaded bytes and requests come from the registry's access log for the whole step. Every image is checked after its push (Dockerfile builds: exists, base plus two COPY --from layers, the app's Cmd; Tessera: the digest the executor reports exists, with at least two non-empty layers and the Cmd). The images are not identical: the layered images hold each module's sources and the third-party tree as layers, while the Dockerfile images hold the RUN outputs, so the comparison is of the two ways to ship the same apps, not of byte-identical builds.`,
       '',
       markdownTable(headers, rows),
       '',
@@ -105,7 +107,7 @@ export const nxMonorepo = {
       '',
       'Commands per image:',
       '```sh',
-      ...Object.entries(builders).filter(([name]) => name !== 'tessera').map(([, b]) => b.describe('apps/APP/Dockerfile.optimised')),
+      ...Object.entries(builders).filter(([name]) => name !== 'tessera').map(([, b]) => b.describe(`apps/APP/Dockerfile.${b.variant ?? 'optimised'}`)),
       '```',
     ].join('\n');
     return { markdown };
