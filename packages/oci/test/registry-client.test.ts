@@ -148,6 +148,33 @@ describe('RegistryClient against docker-registry', () => {
     }
   });
 
+  it('sends a blob once when it is uploaded to two repositories of a registry at the same time: the second mounts it', async () => {
+    const c = client();
+    const first = { registry: host, repository: uniqueRepository('dedup-a') };
+    const second = { registry: host, repository: uniqueRepository('dedup-b') };
+    const blob = randomBlob(300_000);
+    let opened = 0;
+    const open = async () => (opened++, openBuffer(blob.bytes)());
+    await Promise.all([c.uploadBlob(first, blob.descriptor, open), c.uploadBlob(second, blob.descriptor, open)]);
+    expect(opened).toBe(1);
+    expect(await c.headBlob(first, blob.descriptor.digest)).toEqual({ size: 300_000 });
+    expect(await c.headBlob(second, blob.descriptor.digest)).toEqual({ size: 300_000 });
+
+    // When the first upload fails there is nothing to mount: the second sends the blob itself.
+    const other = randomBlob(1000);
+    const wrong = Buffer.from(other.bytes);
+    wrong[0] = wrong[0]! ^ 1;
+    const third = { registry: host, repository: uniqueRepository('dedup-c') };
+    const [failed, sent] = await Promise.allSettled([
+      c.uploadBlob(first, other.descriptor, openBuffer(wrong)),
+      c.uploadBlob(third, other.descriptor, openBuffer(other.bytes)),
+    ]);
+    expect(failed.status).toBe('rejected');
+    expect(sent.status).toBe('fulfilled');
+    expect(await c.headBlob(third, other.descriptor.digest)).toEqual({ size: 1000 });
+    c.close();
+  });
+
   it('gives clear errors, fast, for missing repositories, tags and blobs', async () => {
     const c = client();
     const started = Date.now();

@@ -61,6 +61,12 @@ export class RegistryClient {
   private readonly transport: Transport;
   private readonly auth: Authenticator;
   private readonly retryPolicy: RetryPolicy;
+  /**
+   * Blob uploads of this client by registry and digest, with the repository each went to. A second
+   * upload of the same blob to the same registry (a build pushing a layer to its destination and to
+   * its cache repository at once) waits for the first and mounts it instead of sending it again.
+   */
+  private readonly uploads = new Map<string, { repository: string; done: Promise<unknown> }>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -257,6 +263,22 @@ export class RegistryClient {
    * The content is streamed (never held whole in memory) and checked against the descriptor.
    */
   async uploadBlob(repo: RegistryLocation, descriptor: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>, options: BlobUploadOptions = {}): Promise<void> {
+    const key = `${registryWireHost(repo.registry)}\0${descriptor.digest}`;
+    const earlier = this.uploads.get(key);
+    if (earlier && earlier.repository !== repo.repository) {
+      // Failures of the earlier upload are its caller's; here they only mean there is nothing to mount.
+      const mounted = await earlier.done.then(
+        () => true,
+        () => false,
+      );
+      if (mounted && (await this.mountBlob(repo, descriptor, earlier.repository).catch(() => false))) return;
+    }
+    const done = this.sendBlob(repo, descriptor, open, options);
+    this.uploads.set(key, { repository: repo.repository, done });
+    await done;
+  }
+
+  private async sendBlob(repo: RegistryLocation, descriptor: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>, options: BlobUploadOptions): Promise<void> {
     const context = this.context(repo, 'blob upload');
     await this.retrying(context, async () => {
       const start = await this.startUpload(repo, descriptor, options.mountFrom);
