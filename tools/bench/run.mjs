@@ -25,9 +25,9 @@ Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies in
 
 The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs varied by up to 3×, so compare medians and ratios, not single runs.
 
+Contenders in S1–S5: \`tessera\` (the Nx plugin, layered mode), \`buildkit\` and \`buildah\` with \`apps/*/Dockerfile.optimised\`, and \`buildkit-naive\` and \`buildah-naive\` with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context). Each section lists the contenders it ran; \`--contenders\` picks them.
+
 Not measured yet:
-- the naive \`COPY . .\` Dockerfile variant (generated as \`apps/*/Dockerfile.naive\`, not timed yet; S6 and S1–S5 use \`Dockerfile.optimised\`);
-- Tessera's layer cache in Dockerfile mode: \`--cache\` is not implemented, so S6 "warm" repeats the cold build for Tessera;
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
 
