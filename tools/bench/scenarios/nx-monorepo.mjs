@@ -103,6 +103,7 @@ export const nxMonorepo = {
     const startupNote = startup
       ? `Nx's own start-up, measured after each S2 as \`nx run-many -t noop\` over the same ${repo.apps.length} projects (project graph with the plugin's inference, task runner, an \`nx:noop\` executor): median ${seconds(startup)} s (runs ${samples['nx start-up'].map((s) => seconds(s.ms)).join(', ')}). Tessera's S2 less that is the executor's own time for a no-change rerun of every image: **${seconds(Math.max(0, noChange - startup))} s** (goal: under 2 s).`
       : '';
+    if (startupNote) log(startupNote);
     const markdown = [
       `## ${this.title}`,
       '',
