@@ -33,5 +33,5 @@ export { BuildSession, canonicalRepository, type BuildSessionOptions, type Uploa
 export { hashParts, imageInputHash, tesseraVersion, type ImageInputs } from './executors/image/input-hash';
 export { concreteLayers, workspacePackageLinks, type ConcreteLayer, type ProjectFiles } from './executors/image/layer-sources';
 export { imageCacheTag, LocalCache, layoutHasTags } from './executors/image/caches';
-export { formatBytes, summaryLine } from './executors/image/summary';
+export { batchTable, formatBytes, progressLine, summaryLine } from './executors/image/summary';
 export type { ImageExecutorOptions } from './executors/image/schema';

@@ -5,7 +5,7 @@ import type { ImageBuildReport } from './build';
 import { buildTask, loadProjectFiles, sessionOptions } from './impl';
 import type { ImageExecutorOptions } from './schema';
 import { BuildSession } from './session';
-import { summaryLine } from './summary';
+import { batchTable, progressLine, summaryLine } from './summary';
 
 interface BatchTaskResult {
   success: boolean;
@@ -34,6 +34,9 @@ export default async function imageBatchExecutor(
   const projectFiles = await loadProjectFiles(context.projectGraph, context.root);
   const results: Record<string, BatchTaskResult> = {};
   const running = new Map<string, Promise<boolean>>();
+  const reports: ImageBuildReport[] = [];
+  const skipped: string[] = [];
+  const progress = new Progress(taskIds.length);
 
   const run = (taskId: string): Promise<boolean> => {
     let promise = running.get(taskId);
@@ -45,19 +48,26 @@ export default async function imageBatchExecutor(
       const failedDependency = dependencies.find((_id, index) => !outcomes[index]);
       if (failedDependency) {
         const terminalOutput = `${taskGraph.tasks[taskId].target.project}: skipped, because ${failedDependency} failed`;
+        progress.clear();
         logger.error(terminalOutput);
+        skipped.push(taskGraph.tasks[taskId].target.project);
+        progress.finished();
         results[taskId] = { success: false, terminalOutput, startTime, endTime: Date.now(), status: 'skipped' };
         return false;
       }
       const release = await limiter.acquire();
       let report: ImageBuildReport;
+      const task = taskGraph.tasks[taskId];
+      progress.started(task.target.project);
       try {
-        const task = taskGraph.tasks[taskId];
         const taskContext: ExecutorContext = { ...context, projectName: task.target.project, targetName: task.target.target, taskGraph };
         report = await buildTask(inputs[taskId], taskContext, session, projectFiles);
       } finally {
         release();
       }
+      progress.clear();
+      reports.push(report);
+      progress.finished(task.target.project);
       const line = summaryLine(report);
       if (report.status === 'failed') logger.error(line);
       else logger.info(line);
@@ -72,9 +82,39 @@ export default async function imageBatchExecutor(
   try {
     await Promise.all(taskIds.map(run));
   } finally {
+    progress.clear();
     session.close();
   }
+  if (taskIds.length > 1) logger.info(`\n${batchTable(reports, skipped)}`);
   return results;
+}
+
+/** A progress line on a terminal (stderr), rewritten in place; nothing when output is not a terminal. */
+class Progress {
+  private done = 0;
+  private readonly running: string[] = [];
+  private readonly enabled = Boolean(process.stderr.isTTY);
+
+  constructor(private readonly total: number) {}
+
+  started(project: string): void {
+    this.running.push(project);
+    this.draw();
+  }
+
+  finished(project?: string): void {
+    this.done++;
+    if (project) this.running.splice(this.running.indexOf(project), 1);
+    this.draw();
+  }
+
+  clear(): void {
+    if (this.enabled) process.stderr.write('\r\x1b[K');
+  }
+
+  private draw(): void {
+    if (this.enabled) process.stderr.write(`\r\x1b[K${progressLine(this.done, this.total, this.running)}`.slice(0, (process.stderr.columns || 80) + 4));
+  }
 }
 
 /** Nx 24 edges are `{ id }`; older task graphs list plain ids. */

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { testGraph } from '../../testing/test-graph';
 import { planLayers } from '../../planning/layers';
-import { cacheRepositoryOf, isReproducible, layeredConfig, multiPlatformDockerfileMessage, pinFromLines, shouldPush, targetPlatforms, type ImageBuildReport } from './build';
+import { cacheRepositoryOf, emptyReport, isReproducible, layeredConfig, multiPlatformDockerfileMessage, pinFromLines, shouldPush, targetPlatforms, type ImageBuildReport } from './build';
 import { hashParts, imageInputHash, type ImageInputs } from './input-hash';
-import { formatBytes, summaryLine } from './summary';
+import { batchTable, formatBytes, progressLine, summaryLine } from './summary';
 
 describe('pinFromLines', () => {
   it('pins each FROM image that has a digest, keeping flags, stage names and other lines', () => {
@@ -122,6 +122,24 @@ describe('summary line', () => {
     expect(summaryLine({ ...report, platforms })).toBe('api: built, layers 1/5 rebuilt, 2 platforms, 2.1 kB uploaded, sha256:0123456789ab, 1.2 s');
     expect(formatBytes(999)).toBe('999 B');
     expect(formatBytes(3_200_000)).toBe('3.2 MB');
+  });
+
+  it('ends a batch with a table of every image and the totals', () => {
+    const built = { ...emptyReport('api'), status: 'built' as const, pushed: true, layersRebuilt: 1, layersTotal: 5, bytesUploaded: 2150, digest: `sha256:${'ab'.repeat(32)}`, durationMs: 1234 };
+    const unchanged = { ...emptyReport('worker-service'), status: 'unchanged' as const, pushed: true, layersTotal: 4, digest: `sha256:${'cd'.repeat(32)}`, durationMs: 50 };
+    const layout = { ...emptyReport('py'), status: 'built' as const, mode: 'dockerfile' as const, durationMs: 900 };
+    expect(batchTable([built, unchanged, layout], ['dotnet']).split('\n')).toEqual([
+      'image           status     layers rebuilt  uploaded    digest               time',
+      '--------------  ---------  --------------  ----------  -------------------  -----',
+      'api             built      1/5             2.1 kB      sha256:abababababab  1.2 s',
+      'worker-service  unchanged  0/4             0 B         sha256:cdcdcdcdcdcd  0.1 s',
+      'py              built      dockerfile      oci layout  -                    0.9 s',
+      'dotnet          skipped    -               -           -                    -',
+      '',
+      '4 images: 2 built, 1 unchanged, 0 failed, 1 skipped; 2.1 kB uploaded',
+    ]);
+    expect(progressLine(3, 12, ['api', 'worker'])).toBe('images 3/12 done, 2 running: api, worker');
+    expect(progressLine(12, 12, [])).toBe('images 12/12 done');
   });
 });
 
