@@ -56,6 +56,7 @@ function newWorkspace(): string {
     'apps/legacy/main.js': 'console.log("legacy");\n',
     'apps/web/index.html': '<p>web</p>\n',
     'apps/web/Dockerfile': `FROM ${busyboxBase}\nCOPY apps/web/index.html /srv/index.html\n`,
+    'apps/web/Dockerfile.stages': `FROM ${busyboxBase} AS first\nARG GREETING=unset\nLABEL stage=first greeting=\${GREETING}\nFROM ${busyboxBase} AS second\nLABEL stage=second\n`,
   })) {
     mkdirSync(dirname(join(root, path)), { recursive: true });
     writeFileSync(join(root, path), content);
@@ -253,7 +254,7 @@ describe('layered images for several platforms', () => {
   it("dates a Dockerfile image's history at build time with reproducible false, and at SOURCE_DATE_EPOCH by default", async () => {
     const root = newWorkspace();
     const base = { push: false, insecureRegistries: [registry.host], cacheDir: join(root, '.tessera/cache'), dockerfile: 'apps/web/Dockerfile' };
-    // The builder dates the history entries of the instructions it runs (the config's own date stays the base's).
+    // The builder dates the config and the history entries of the instructions it runs.
     const copyCreated = async () => {
       const { stdout } = await runCommand('skopeo', ['--insecure-policy', 'inspect', '--config', `oci:${join(root, 'dist/images/web')}:latest`]);
       const history = (JSON.parse(stdout) as { history: { created: string; created_by?: string }[] }).history;
@@ -267,5 +268,33 @@ describe('layered images for several platforms', () => {
     expect(imageJson(root, 'web')).toMatchObject({ status: 'built' });
     expect(imageJson(root, 'web').inputHash).not.toBe(first.inputHash);
     expect(Date.parse(await copyCreated())).toBeGreaterThanOrEqual(started - 1000);
+  });
+
+  it('passes buildArgs and target to a Dockerfile build, and both are inputs of the image', async () => {
+    const root = newWorkspace();
+    const base = { push: false, insecureRegistries: [registry.host], cacheDir: join(root, '.tessera/cache'), dockerfile: 'apps/web/Dockerfile.stages' };
+    const labels = async () => {
+      const { stdout } = await runCommand('skopeo', ['--insecure-policy', 'inspect', '--config', `oci:${join(root, 'dist/images/web')}:latest`]);
+      return (JSON.parse(stdout) as { config: { Labels?: Record<string, string> } }).config.Labels;
+    };
+    await expect(imageExecutor(base, executorContext(root, 'web'))).resolves.toEqual({ success: true });
+    expect(await labels()).toMatchObject({ stage: 'second' });
+    const last = imageJson(root, 'web').inputHash;
+    await expect(imageExecutor({ ...base, target: 'first', buildArgs: { GREETING: 'hello' } }, executorContext(root, 'web'))).resolves.toEqual({ success: true });
+    expect(await labels()).toMatchObject({ stage: 'first', greeting: 'hello' });
+    const first = imageJson(root, 'web');
+    expect(first).toMatchObject({ status: 'built' });
+    expect(first.inputHash).not.toBe(last);
+    await expect(imageExecutor({ ...base, target: 'first', buildArgs: { GREETING: 'bye' } }, executorContext(root, 'web'))).resolves.toEqual({ success: true });
+    expect(await labels()).toMatchObject({ stage: 'first', greeting: 'bye' });
+    expect(imageJson(root, 'web').inputHash).not.toBe(first.inputHash);
+  });
+
+  it('takes the repository from the target option first', async () => {
+    const root = newWorkspace();
+    await expect(imageExecutor({ ...pushOptions(), repository: `${registry.host}/custom/place` }, executorContext(root, 'api'))).resolves.toEqual({ success: true });
+    const record = imageJson(root, 'api');
+    expect(record.repository).toBe(`${registry.host}/custom/place`);
+    expect((await skopeoInspect(`${registry.host}/custom/place:latest`, 'raw')).manifests).toHaveLength(2);
   });
 });

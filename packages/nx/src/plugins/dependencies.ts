@@ -28,7 +28,8 @@ export function imageRepositoryOwners(
   for (const name of Object.keys(projects).sort()) {
     const project = projects[name];
     if (!hasImageTarget(project, targetName)) continue;
-    owners.set(imageRepository(name, readProjectImageConfig(project), registry), name);
+    const targetRepository = (project.targets?.[targetName]?.options as { repository?: unknown } | undefined)?.repository;
+    owners.set(typeof targetRepository === 'string' ? targetRepository : imageRepository(name, readProjectImageConfig(project), registry), name);
   }
   return owners;
 }

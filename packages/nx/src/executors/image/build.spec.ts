@@ -66,6 +66,8 @@ describe('image input hash', () => {
       { mode: 'dockerfile' as const },
       { platform: 'linux/amd64,linux/arm64' },
       { reproducible: false },
+      { buildArgs: { A: '1' } },
+      { target: 'build' },
     ]) {
       expect(imageInputHash({ ...inputs, ...changed })).not.toBe(hash);
     }

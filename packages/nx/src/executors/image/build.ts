@@ -397,13 +397,14 @@ async function prepareDockerfile(
   const froms = parseFromImages(text);
   const baseDigests: Record<string, string> = {};
   for (const from of froms) baseDigests[from.image] = await resolveBaseDigest(request, session, from.image);
-  const buildArgs: Record<string, string> = {};
+  const buildArgs: Record<string, string> = { ...options.buildArgs };
   const inputs: ImageInputs = {
     mode: 'dockerfile',
     baseDigests,
     platform: formatPlatform(platform),
     dockerfileText: text,
     buildArgs,
+    ...(options.target ? { target: options.target } : {}),
     // Nx hashes no gitignored file (and gives no task hash in batch mode): COPY/ADD sources it leaves out are hashed here.
     sourcesHash: hashParts([request.inputsHash ?? closureFilesHash(request, services), await untrackedSourcesHash(text, request.workspaceRoot, services.projectFiles)]),
     sourceDateEpoch: String(sourceDateEpoch().getTime()),
@@ -424,6 +425,7 @@ async function prepareDockerfile(
           workDir: join(workDir, 'build'),
           reproducible,
           buildArgs,
+          ...(options.target ? { target: options.target } : {}),
           platform,
           insecureRegistries: options.insecureRegistries ?? [],
           log: services.log,

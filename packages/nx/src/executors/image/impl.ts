@@ -83,7 +83,7 @@ export function resolveImageRequest(options: ImageExecutorOptions, context: Exec
   const graph = context.projectGraph;
   const node = graph.nodes[projectName];
   const config = readProjectImageConfig(node.data);
-  const repository = imageRepository(projectName, config, options.registry);
+  const repository = options.repository ?? imageRepository(projectName, config, options.registry);
   const inputsHash = taskHash(context);
   const values: TagValues = { projectName, ...projectManifestVersion(join(context.root, node.data.root)), ...gitValues(context.root), inputsHash };
   const tags = (options.tags ?? config?.tags ?? ['latest']).map((template) => renderTag(template, values));

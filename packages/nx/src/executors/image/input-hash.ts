@@ -41,6 +41,8 @@ export interface ImageInputs {
   /** Dockerfile mode: the Dockerfile text, build args, and the hash of the sources it can copy. */
   dockerfileText?: string;
   buildArgs?: Record<string, string>;
+  /** Dockerfile mode: the stage built (`target`), when not the last. */
+  target?: string;
   sourcesHash?: string;
   /** Layer timestamps. */
   sourceDateEpoch: string;
@@ -70,5 +72,6 @@ export function imageInputHash(inputs: ImageInputs): string {
     ...sortedEntries(inputs.buildArgs),
     inputs.sourcesHash ?? '',
     ...(inputs.reproducible === false ? ['dated'] : []),
+    ...(inputs.target ? ['target', inputs.target] : []),
   ]);
 }
