@@ -145,12 +145,15 @@ async function setTreeMtime(path: string, time: Date): Promise<void> {
   await lutimes(path, time, time);
 }
 
-/** Pushes a layout image into a plain-HTTP registry with skopeo, converting media types when asked. */
+/**
+ * Pushes a layout image into a plain-HTTP registry with skopeo, converting media types when asked;
+ * `all` pushes an index with every image it lists.
+ */
 export async function pushLayoutImage(
   image: LayoutImage,
   registryHost: string,
   repository: string,
-  options: PushOptions = {},
+  options: PushOptions & { all?: boolean } = {},
 ): Promise<PushedImage> {
   const format = options.format ?? 'oci';
   const tag = options.tag ?? 'latest';
@@ -162,6 +165,7 @@ export async function pushLayoutImage(
       '--insecure-policy',
       'copy',
       '--quiet',
+      ...(options.all ? ['--all'] : []),
       '--dest-tls-verify=false',
       '--format',
       format === 'docker' ? 'v2s2' : 'oci',

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MediaFamily } from '../../packages/oci/src/media-types';
 import { indexMediaType } from '../../packages/oci/src/media-types';
 import { busyboxCacheKey, busyboxLayout } from './busybox';
 import { runCommand } from './command';
-import { cachedLayout, DEFAULT_PATH, packRootfs, readLayoutImage, type LayoutImage, type PushedImage, type PushOptions } from './layout';
+import { cachedLayout, DEFAULT_PATH, packRootfs, pushLayoutImage, readLayoutImage, type LayoutImage, type PushedImage, type PushOptions } from './layout';
 
 /** Bump when the recipe changes, so cached layouts from older runs are not reused. */
 const RECIPE_VERSION = 1;
@@ -93,40 +92,10 @@ export async function pushTwoPlatformBase(
   options: PushOptions = {},
 ): Promise<PushedMultiPlatformImage> {
   const format = options.format ?? 'oci';
-  const tag = options.tag ?? 'latest';
-  const reference = `${registryHost}/${repository}:${tag}`;
-  const layout = await twoPlatformLayout();
-  const scratch = await mkdtemp(join(tmpdir(), 'tessera-push-'));
-  try {
-    const digestFile = join(scratch, 'digest');
-    await runCommand('skopeo', [
-      '--insecure-policy',
-      'copy',
-      '--quiet',
-      '--all',
-      '--dest-tls-verify=false',
-      '--format',
-      format === 'docker' ? 'v2s2' : 'oci',
-      '--digestfile',
-      digestFile,
-      layout.reference,
-      `docker://${reference}`,
-    ]);
-    const digest = (await readFile(digestFile, 'utf8')).trim();
-    const { stdout } = await runCommand('skopeo', ['--insecure-policy', 'inspect', '--raw', '--tls-verify=false', `docker://${reference}`]);
-    const index = JSON.parse(stdout) as IndexJson;
-    return {
-      reference,
-      digestReference: `${registryHost}/${repository}@${digest}`,
-      digest,
-      repository,
-      tag,
-      mediaType: index.mediaType ?? indexMediaType(format as MediaFamily),
-      platforms: platformsOf(index),
-    };
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
+  const pushed = await pushLayoutImage(await twoPlatformLayout(), registryHost, repository, { ...options, all: true });
+  const { stdout } = await runCommand('skopeo', ['--insecure-policy', 'inspect', '--raw', '--tls-verify=false', `docker://${pushed.reference}`]);
+  const index = JSON.parse(stdout) as IndexJson;
+  return { ...pushed, mediaType: index.mediaType ?? indexMediaType(format as MediaFamily), platforms: platformsOf(index) };
 }
 
 interface IndexJson {
