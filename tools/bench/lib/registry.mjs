@@ -57,7 +57,7 @@ export async function startRegistry() {
  * upload (`PUT …/blobs/uploads/…?…digest=sha256:HEX`) counts the size of the blob it stored.
  */
 export async function summariseAccessLog(lines, dataDir) {
-  const summary = { requests: lines.length, byMethod: {}, blobUploads: 0, uploadedBytes: 0, mounts: 0, manifestPuts: 0 };
+  const summary = { requests: lines.length, byMethod: {}, blobUploads: 0, uploadedBytes: 0, mounts: 0, manifestPuts: 0, uploaded: [] };
   for (const line of lines) {
     const match = /"(\w+) (\S+) HTTP\/[\d.]+" (\d+)/.exec(line);
     if (!match) continue;
@@ -69,7 +69,9 @@ export async function summariseAccessLog(lines, dataDir) {
     if (upload) {
       const hex = upload[1];
       summary.blobUploads++;
-      summary.uploadedBytes += (await stat(join(dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'))).size;
+      const bytes = (await stat(join(dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'))).size;
+      summary.uploadedBytes += bytes;
+      summary.uploaded.push({ digest: `sha256:${hex}`, bytes });
     }
   }
   return summary;

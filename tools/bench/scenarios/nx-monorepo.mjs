@@ -51,12 +51,13 @@ export const nxMonorepo = {
             registry.takeAccessLog();
             let ms = 0;
             let rssKiB = 0;
+            let newLayers;
             if (builder.buildAll) {
               const result = await runMeasured(...builder.buildAll(work), { cwd: work, env: NX_ENV });
               if (result.code !== 0) throw new Error(`${step.id} ${name} failed (${result.code}):\n${(result.stderr || result.stdout).slice(-3000)}`);
               ms = result.ms;
               rssKiB = result.maxRssKiB;
-              await builder.check(work, runIndex, repo.apps);
+              ({ newLayers } = await builder.check(work, runIndex, repo.apps));
             }
             for (const app of builder.buildAll ? [] : repo.apps) {
               // A namespace per run, as for Tessera: a cold run must not find blobs pushed by an earlier run.
@@ -71,7 +72,7 @@ export const nxMonorepo = {
               await checkPushedImage(reference);
             }
             const access = await summariseAccessLog(registry.takeAccessLog(), registry.dataDir);
-            (samples[`${step.id} ${name}`] ??= []).push({ ms, rssKiB, ...access });
+            (samples[`${step.id} ${name}`] ??= []).push({ ms, rssKiB, ...access, ...(newLayers ? { upload: uploadAgainstNewLayers(access.uploaded, newLayers) } : {}) });
             if (step.id === 'S2' && builder.startupOnly) {
               // Nx alone (graph, plugin inference, task runner) on the same projects: S2 minus this is the executor's own time.
               const startup = await runMeasured(...builder.startupOnly(), { cwd: work, env: NX_ENV });
@@ -104,6 +105,14 @@ export const nxMonorepo = {
       ? `Nx's own start-up, measured after each S2 as \`nx run-many -t noop\` over the same ${repo.apps.length} projects (project graph with the plugin's inference, task runner, an \`nx:noop\` executor): median ${seconds(startup)} s (runs ${samples['nx start-up'].map((s) => seconds(s.ms)).join(', ')}). Tessera's S2 less that is the executor's own time for a no-change rerun of every image: **${seconds(Math.max(0, noChange - startup))} s** (goal: under 2 s).`
       : '';
     if (startupNote) log(startupNote);
+    const uploadNotes = ['S3', 'S4', 'S5'].flatMap((id) => {
+      const list = samples[`${id} tessera`]?.filter((s) => s.upload?.newBytes > 0);
+      if (!list?.length) return [];
+      const pick = (key) => median(list.map((s) => s.upload[key]));
+      const kib = (bytes) => (bytes / 1024).toFixed(1);
+      return [`${id}: Tessera wrote ${kib(pick('newBytes'))} KiB of new layers and uploaded ${kib(pick('layerBytes'))} KiB of layer blobs (${(pick('layerBytes') / pick('newBytes')).toFixed(2)}× the new layers; goal ≤ 1.1×) plus ${kib(pick('otherBytes'))} KiB of image configs (medians).`];
+    });
+    for (const note of uploadNotes) log(note);
     const markdown = [
       `## ${this.title}`,
       '',
@@ -112,6 +121,7 @@ export const nxMonorepo = {
       markdownTable(headers, rows),
       '',
       ...(startupNote ? [startupNote, ''] : []),
+      ...(uploadNotes.length ? [uploadNotes.join('\n'), ''] : []),
       'Tessera builds all 12 images with one `nx run-many -t image` (the `@tessera/nx` executor in layered mode: base, third-party, root files, one layer per module, the app; an image whose input hash is unchanged is skipped, a layer whose input hash is unchanged is not rewritten), with Nx and the plugin linked into the working copy\'s node_modules, a registry namespace of its own per run (so nothing is found from an earlier run), and each app\'s `"tessera"` block setting the runtime base and the Cmd. BuildKit and buildah build the same images from the Dockerfiles, which also run the two RUN steps that the layered mode does not need. "vs Tessera" divides by Tessera\'s time for the step: above 1× is slower than Tessera.',
       '',
       '```sh',
@@ -155,14 +165,26 @@ function nxTessera(host, base) {
     },
     buildAll: () => [process.execPath, [nxBin, 'run-many', '-t', 'image', '--outputStyle=stream']],
     startupOnly: () => [process.execPath, [nxBin, 'run-many', '-t', 'noop', '--outputStyle=stream', '--skipNxCache']],
+    /** Checks every image and returns the layers this step wrote anew (digest → size). */
     async check(work, runIndex, apps) {
+      const newLayers = new Map();
       for (const app of apps) {
         const report = JSON.parse(await readFile(join(work, 'dist/images', app.name, 'image.json'), 'utf8'));
         if (report.status === 'failed' || !report.digest) throw new Error(`${app.name}: executor reports ${report.status}`);
         await checkTesseraImage(`${namespace(runIndex)}/${app.name}@${report.digest}`);
+        for (const layer of report.layers ?? []) if (layer.rebuilt) newLayers.set(layer.digest, layer.size);
       }
+      return { newLayers };
     },
   };
+}
+
+/** Uploaded layer bytes against the bytes of the layers written anew (the rest of the upload is configs). */
+function uploadAgainstNewLayers(uploaded, newLayers) {
+  const newBytes = [...newLayers.values()].reduce((sum, size) => sum + size, 0);
+  const layerBytes = uploaded.filter((blob) => newLayers.has(blob.digest)).reduce((sum, blob) => sum + blob.bytes, 0);
+  const otherBytes = uploaded.filter((blob) => !newLayers.has(blob.digest)).reduce((sum, blob) => sum + blob.bytes, 0);
+  return { newBytes, layerBytes, otherBytes };
 }
 
 /** A layered image: exists, has the base and at least one more non-empty layer, and the Cmd from the "tessera" block. */
