@@ -46,7 +46,7 @@ async function unpackAndRun(project: string): Promise<string> {
   return (await runInRootfs(join(bundle, 'rootfs'), spec.process.args, { env: spec.process.env, cwd: spec.process.cwd })).stdout;
 }
 
-describe("the README's Nx command: npm run example:nx", () => {
+describe("the README's third command, the main job: npm run example:nx", () => {
   it('builds every image of the polyglot example to OCI layouts with no registry, the images run, and a rerun changes nothing', async () => {
     // A cold start: no earlier layouts and no local cache.
     await rm(join(example, 'dist'), { recursive: true, force: true });

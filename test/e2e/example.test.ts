@@ -7,7 +7,7 @@ import { runCommand, runInRootfs } from '../../tools/images/index';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-describe("the README's third command: npm run example", () => {
+describe("the README's single-Dockerfile example: npm run example", () => {
   it('builds the bundled example into an OCI layout with no registry, and the image runs', async () => {
     await runCommand('npm', ['run', '--silent', 'example'], { cwd: repoRoot });
     const work = await mkdtemp(join(tmpdir(), 'tessera-example-'));
