@@ -186,7 +186,7 @@ async function buildOrSkip(request: ProjectImageRequest, options: ImageExecutorO
 
   const platforms = targetPlatforms(options, services.session.platform);
   const prepared = request.plan
-    ? await prepareLayered(request, request.plan, options, platforms, services)
+    ? await prepareLayered(request, request.plan, options, platforms, services, cache)
     : await prepareDockerfile(request, options, platforms, services);
   report.inputHash = prepared.inputHash;
   report.layersTotal = prepared.layerCount;
@@ -292,10 +292,13 @@ async function prepareLayered(
   options: ImageExecutorOptions,
   platforms: Platform[],
   services: BuildServices,
+  cache: LocalCache,
 ): Promise<PreparedBuild> {
   const { session } = services;
   const baseDigest = await resolveBaseDigest(request, session, plan.base);
-  const layers = await concreteLayers(plan, services.graph, request.workspaceRoot, services.projectFiles);
+  const memo = await cache.contentHashes(request.projectName);
+  const layers = await concreteLayers(plan, services.graph, request.workspaceRoot, services.projectFiles, memo);
+  await memo.save();
   const config = layeredConfig(plan, request.config);
   const mtime = sourceDateEpoch();
   const reproducible = isReproducible(options);

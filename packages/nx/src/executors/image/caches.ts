@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestHex, REF_NAME_ANNOTATION, type ImageIndex } from '@tessera/oci';
-import type { LayeredLayer } from '@tessera/builder';
+import { FileHashMemo, type LayeredLayer } from '@tessera/builder';
 
 /** The cache-repo tag that maps an image input hash to the image built from those inputs. */
 export function imageCacheTag(inputHash: string): string {
@@ -22,6 +22,13 @@ export class LocalCache {
 
   get blobDir(): string {
     return join(this.dir, 'blobs');
+  }
+
+  /** Content hashes of a project's layer files, remembered by stat between runs (one file per project). */
+  async contentHashes(project: string): Promise<FileHashMemo> {
+    const dir = join(this.dir, 'content-hashes');
+    await mkdir(dir, { recursive: true });
+    return FileHashMemo.load(join(dir, `${project}.json`));
   }
 
   async readLayer(layerHash: string): Promise<WrittenLayerRecord | undefined> {

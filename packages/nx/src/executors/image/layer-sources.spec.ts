@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FileHashMemo } from '@tessera/builder';
 import { planLayers } from '../../planning/layers';
 import { testGraph } from '../../testing/test-graph';
 import { concreteLayers, type ConcreteLayer } from './layer-sources';
@@ -94,5 +95,30 @@ describe('concreteLayers, Python', () => {
     const [thirdParty] = await concreteLayers(planLayers(graph, 'job'), graph, root, { job: [{ file: 'apps/job/main.py', hash: 'h' }] });
     expect(thirdParty.description).toBe('third-party python (apps/job/site-packages)');
     expect(thirdParty.files).toEqual([{ hostPath: join(root, 'apps/job/site-packages'), imagePath: '/app/apps/job/site-packages' }]);
+  });
+
+  it('hashes third-party files through the stat memo: unchanged files are not read, rewritten ones are', async () => {
+    const graph = testGraph(
+      { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
+      {},
+    );
+    write({ 'apps/job/site-packages/six.py': 'six', 'apps/job/main.py': 'print(1)' });
+    const files = { job: [{ file: 'apps/job/main.py', hash: 'h' }] };
+    const memoFile = join(root, 'memo.json');
+    const thirdPartyHash = async () => {
+      const memo = await FileHashMemo.load(memoFile);
+      const [layer] = await concreteLayers(planLayers(graph, 'job'), graph, root, files, memo);
+      await memo.save();
+      return layer.hash;
+    };
+    const plain = (await concreteLayers(planLayers(graph, 'job'), graph, root, files))[0].hash;
+    expect(await thirdPartyHash()).toBe(plain);
+    // The memo is what answers for an unchanged file: a different remembered hash shows in the layer hash.
+    const stored = JSON.parse(readFileSync(memoFile, 'utf8')) as Record<string, string>;
+    writeFileSync(memoFile, JSON.stringify(Object.fromEntries(Object.keys(stored).map((key) => [key, '0123456789abcdef']))));
+    expect(await thirdPartyHash()).not.toBe(plain);
+    // A rewritten file has a new stat (ctime at least), so it is read and hashed again.
+    write({ 'apps/job/site-packages/six.py': 'six' });
+    expect(await thirdPartyHash()).toBe(plain);
   });
 });

@@ -1,7 +1,7 @@
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { FileData, ProjectGraph } from '@nx/devkit';
-import { hashFile, type LayerEntry, type LayerFileSource } from '@tessera/builder';
+import { hashFile, type FileHashMemo, type LayerEntry, type LayerFileSource } from '@tessera/builder';
 import { splitPublishOutput, type LayerPlan, type PlannedLayer, type PublishOutputSplit } from '../../planning/layers';
 import { hashParts } from './input-hash';
 
@@ -32,11 +32,12 @@ export async function concreteLayers(
   graph: ProjectGraph,
   workspaceRoot: string,
   projectFiles: ProjectFiles | undefined,
+  memo?: FileHashMemo,
 ): Promise<ConcreteLayer[]> {
   const layers: ConcreteLayer[] = [];
   // Listed once: every .NET layer takes its share of the same publish output.
   const publishSplit = plan.dotnet ? readPublishSplit(plan, workspaceRoot) : undefined;
-  for (const planned of plan.layers) layers.push(await concreteLayer(planned, plan, graph, workspaceRoot, projectFiles, publishSplit));
+  for (const planned of plan.layers) layers.push(await concreteLayer(planned, plan, graph, workspaceRoot, projectFiles, publishSplit, memo));
   return layers;
 }
 
@@ -47,6 +48,7 @@ async function concreteLayer(
   workspaceRoot: string,
   projectFiles: ProjectFiles | undefined,
   publishSplit: PublishOutputSplit | undefined,
+  memo: FileHashMemo | undefined,
 ): Promise<ConcreteLayer> {
   switch (planned.kind) {
     case 'module':
@@ -57,7 +59,7 @@ async function concreteLayer(
         if (!files.some((file) => file === `${planned.assembly}.dll` || file === `${planned.assembly}.exe`)) {
           throw new Error(`${description}: ${planned.sourcePath} has no ${planned.assembly}.dll (publish the app first, or check <AssemblyName>).`);
         }
-        return publishedFilesLayer(description, 'assembly', files, planned.sourcePath, planned.destination, workspaceRoot);
+        return publishedFilesLayer(description, 'assembly', files, planned.sourcePath, planned.destination, workspaceRoot, memo);
       }
       const description = `${planned.kind} ${planned.project} (${planned.sourcePath})`;
       const nxFiles = planned.content === 'sources' ? projectFiles?.[planned.project] : undefined;
@@ -73,7 +75,7 @@ async function concreteLayer(
         throw new Error(`${description}: ${planned.sourcePath} does not exist${hint}.`);
       }
       const source = { hostPath: hostDir, imagePath: planned.destination };
-      return { description, files: [source], extraEntries: [], hash: await hashTrees([source], 'tree') };
+      return { description, files: [source], extraEntries: [], hash: await hashTrees([source], 'tree', memo) };
     }
     case 'root-files': {
       const sources = planned.files
@@ -85,7 +87,7 @@ async function concreteLayer(
         description: `root files (${planned.files.join(', ')})`,
         files: sources,
         extraEntries: links,
-        hash: hashParts(['layer-v1', 'root', await hashTrees(sources, 'root'), ...linkParts]),
+        hash: hashParts(['layer-v1', 'root', await hashTrees(sources, 'root', memo), ...linkParts]),
       };
     }
     case 'third-party': {
@@ -98,12 +100,12 @@ async function concreteLayer(
         return { description: `third-party npm packages (${planned.packages.length})`, files: sources, extraEntries: [], hash: hashParts(['layer-v1', 'npm', plan.workdir, ...parts]) };
       }
       if (planned.runtime === 'dotnet' && publishSplit) {
-        return publishedFilesLayer(`third-party nuget (${planned.sourcePath})`, 'nuget', publishSplit.thirdParty, planned.sourcePath, planned.destination, workspaceRoot);
+        return publishedFilesLayer(`third-party nuget (${planned.sourcePath})`, 'nuget', publishSplit.thirdParty, planned.sourcePath, planned.destination, workspaceRoot, memo);
       }
       const hostDir = join(workspaceRoot, planned.sourcePath);
       if (!existsSync(hostDir)) throw new Error(`third-party layer: ${planned.sourcePath} does not exist.`);
       const source = { hostPath: hostDir, imagePath: planned.destination };
-      return { description: `third-party ${planned.runtime} (${planned.sourcePath})`, files: [source], extraEntries: [], hash: await hashTrees([source], planned.runtime) };
+      return { description: `third-party ${planned.runtime} (${planned.sourcePath})`, files: [source], extraEntries: [], hash: await hashTrees([source], planned.runtime, memo) };
     }
   }
 }
@@ -135,9 +137,10 @@ async function publishedFilesLayer(
   sourcePath: string,
   destination: string,
   workspaceRoot: string,
+  memo: FileHashMemo | undefined,
 ): Promise<ConcreteLayer> {
   const sources = files.map((file) => ({ hostPath: join(workspaceRoot, sourcePath, file), imagePath: posix.join(destination, file) }));
-  return { description, files: sources, extraEntries: [], hash: await hashTrees(sources, label) };
+  return { description, files: sources, extraEntries: [], hash: await hashTrees(sources, label, memo) };
 }
 
 /**
@@ -174,18 +177,21 @@ function modeBits(path: string): string {
   }
 }
 
-/** xxhash of every file below the sources (paths, exec bits, link targets, contents), in a fixed order. */
-async function hashTrees(sources: readonly LayerFileSource[], label: string): Promise<string> {
-  const items: Array<{ imagePath: string; hostPath: string; kind: 'file' | 'dir' | 'link' | 'x' }> = [];
+/**
+ * xxhash of every file below the sources (paths, exec bits, link targets, contents), in a fixed order.
+ * With a memo, a file whose stat is unchanged since it was last hashed is not read again.
+ */
+async function hashTrees(sources: readonly LayerFileSource[], label: string, memo: FileHashMemo | undefined): Promise<string> {
+  const items: Array<{ imagePath: string; hostPath: string; kind: 'file' | 'dir' | 'link' | 'x'; stats: Stats }> = [];
   const walk = (hostPath: string, imagePath: string) => {
     const stats = lstatSync(hostPath);
     if (stats.isDirectory()) {
-      items.push({ imagePath, hostPath, kind: 'dir' });
+      items.push({ imagePath, hostPath, kind: 'dir', stats });
       for (const name of readdirSync(hostPath).sort()) walk(join(hostPath, name), posix.join(imagePath, name));
     } else if (stats.isSymbolicLink()) {
-      items.push({ imagePath, hostPath, kind: 'link' });
+      items.push({ imagePath, hostPath, kind: 'link', stats });
     } else if (stats.isFile()) {
-      items.push({ imagePath, hostPath, kind: stats.mode & 0o111 ? 'x' : 'file' });
+      items.push({ imagePath, hostPath, kind: stats.mode & 0o111 ? 'x' : 'file', stats });
     }
   };
   for (const source of sources) walk(source.hostPath, source.imagePath);
@@ -195,7 +201,7 @@ async function hashTrees(sources: readonly LayerFileSource[], label: string): Pr
     while (next < items.length) {
       const index = next++;
       const item = items[index];
-      if (item.kind === 'file' || item.kind === 'x') hashes[index] = await hashFile(item.hostPath);
+      if (item.kind === 'file' || item.kind === 'x') hashes[index] = memo ? await memo.hash(item.hostPath, item.stats) : await hashFile(item.hostPath);
       else if (item.kind === 'link') hashes[index] = readlinkSync(item.hostPath);
     }
   };
