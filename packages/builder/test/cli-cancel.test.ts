@@ -29,7 +29,10 @@ describe('cancelling tessera build', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} stops the build and leaves no RUN process behind`, async () => {
       const marker = `tessera-cancel-${signal}-${Date.now()}`;
-      const dir = await writeContext(work, { Dockerfile: `ARG BASE\nFROM $BASE\nRUN sleep 300 & sleep 301 & echo started-${marker}; wait\n` });
+      // Durations no other process on the machine is likely to sleep for, so pgrep finds only these.
+      const seconds = 30_000 + Math.floor(Math.random() * 60_000);
+      const sleepers = `sleep (${seconds}|${seconds + 1})$`;
+      const dir = await writeContext(work, { Dockerfile: `ARG BASE\nFROM $BASE\nRUN sleep ${seconds} & sleep ${seconds + 1} & echo started-${marker}; wait\n` });
       const child = spawn(
         process.execPath,
         [join(repoRoot, 'packages/builder/bin/tessera.js'), 'build', '--context', dir, '--no-push', '--insecure-registry', host, '--build-arg', `BASE=${base}`],
@@ -43,7 +46,7 @@ describe('cancelling tessera build', () => {
       while (!output.includes(`| started-${marker}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(output).toContain(`| started-${marker}`);
       // The sleepers run inside the sandbox: visible by their arguments.
-      expect((await run('pgrep', ['-f', 'sleep 30[01]'])).stdout.trim()).not.toBe('');
+      expect((await run('pgrep', ['-f', sleepers])).stdout.trim()).not.toBe('');
       child.kill(signal);
       const code = await exited;
       expect(code).not.toBe(0);
@@ -54,7 +57,7 @@ describe('cancelling tessera build', () => {
         left = await processesWith(`started-${marker}`);
       }
       expect(left).toEqual([]);
-      expect(await run('pgrep', ['-f', 'sleep 30[01]']).then(() => 'running', () => 'none')).toBe('none');
+      expect(await run('pgrep', ['-f', sleepers]).then(() => 'running', () => 'none')).toBe('none');
     }, 60_000);
   }
 });
