@@ -122,7 +122,7 @@ export const nxMonorepo = {
       '',
       ...(startupNote ? [startupNote, ''] : []),
       ...(uploadNotes.length ? [uploadNotes.join('\n'), ''] : []),
-      'Tessera builds all 12 images with one `nx run-many -t image` (the `@tessera/nx` executor in layered mode: base, third-party, root files, one layer per module, the app; an image whose input hash is unchanged is skipped, a layer whose input hash is unchanged is not rewritten), with Nx and the plugin linked into the working copy\'s node_modules, a registry namespace of its own per run (so nothing is found from an earlier run), and each app\'s `"tessera"` block setting the runtime base and the Cmd. BuildKit and buildah build the same images from the Dockerfiles, which also run the two RUN steps that the layered mode does not need. "vs Tessera" divides by Tessera\'s time for the step: above 1× is slower than Tessera.',
+      'Tessera builds all 12 images with one `nx run-many -t image` (the `@tessera/nx` executor in layered mode: base, third-party, root files, one layer per module, the app; an image whose input hash is unchanged is skipped, a layer whose input hash is unchanged is not rewritten), with Nx and the plugin linked into the working copy\'s node_modules, a registry namespace of its own per run (so nothing is found from an earlier run), and each app\'s `"tessera"` block setting the runtime base and the Cmd (and, for the Python apps, the site-packages tree as the third-party layer). The Node images\' third-party layer holds only the npm packages the app\'s module closure reaches, where the Dockerfiles copy the whole `node_modules`; the generated .NET apps have no publish output for the layered mode to split, so Tessera\'s .NET images hold the modules\' sources but not the NuGet tree the Dockerfiles copy. BuildKit and buildah build the same images from the Dockerfiles, which also run the two RUN steps that the layered mode does not need. "vs Tessera" divides by Tessera\'s time for the step: above 1× is slower than Tessera.',
       '',
       '```sh',
       'NX_DAEMON=false NX_NO_CLOUD=true nx run-many -t image   # Tessera, all 12 images, per step',
@@ -157,7 +157,10 @@ function nxTessera(host, base) {
       for (const app of await readdir(join(work, 'apps'))) {
         const file = join(work, 'apps', app, 'project.json');
         const project = JSON.parse(await readFile(file, 'utf8'));
-        project.tessera = { base, runtime: app.split('-')[0], cmd: ['/bin/sh', '-c', 'ls /app/dist'] };
+        const runtime = app.split('-')[0];
+        // The Python images carry the site-packages tree as their third-party layer, as the Dockerfiles do.
+        // The generated .NET apps have no publish output to split, so their images carry no NuGet layer.
+        project.tessera = { base, runtime, cmd: ['/bin/sh', '-c', 'ls /app/dist'], ...(runtime === 'python' ? { pythonPackagesDir: 'third_party/python/site-packages' } : {}) };
         project.targets = { ...project.targets, noop: { executor: 'nx:noop' } };
         await writeFile(file, JSON.stringify(project, null, 2));
       }
