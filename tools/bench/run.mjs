@@ -28,6 +28,7 @@ The machine these figures come from was shared with other work (parallel builds 
 Contenders in S1–S5: \`tessera\` (the Nx plugin, layered mode), \`buildkit\` and \`buildah\` with \`apps/*/Dockerfile.optimised\`, and \`buildkit-naive\` and \`buildah-naive\` with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context). Each section lists the contenders it ran; \`--contenders\` picks them.
 
 Not measured yet:
+- S1–S5 at \`--scale 4\`, and buildah (optimised and naive) at scale 1: its S1–S5 figures are from \`--scale 0.05\`;
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
 
