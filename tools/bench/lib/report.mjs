@@ -42,7 +42,7 @@ export function writeDocs(docPath, header, sections, order) {
     if (end > start) kept.set(id, previous.slice(start + START(id).length, end).trim());
   }
   for (const [id, markdown] of sections) kept.set(id, markdown.trim());
-  // A scenario's sections at other scales (`S1-S5@4`) follow its scale-1 section, smallest scale first.
+  // A scenario's sections at several scales (`S1-S5@0.05`, `S1-S5`, `S1-S5@4`) sit together, smallest scale first.
   const scaleOf = (id) => Number(id.split('@')[1] ?? 1);
   const ids = order.flatMap((base) => [...kept.keys()].filter((id) => id.split('@')[0] === base).sort((a, b) => scaleOf(a) - scaleOf(b)));
   const body = ids.map((id) => `${START(id)}\n${kept.get(id)}\n${END(id)}`);
