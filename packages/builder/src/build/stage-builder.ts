@@ -64,6 +64,9 @@ export interface StageServices {
 
 const log = (services: StageServices, line: string) => services.options.log(line);
 
+/** A `--chown` given as `uid` or `uid:gid`: resolved without the image's /etc/passwd. */
+const NUMERIC_IDS = /^\d+(:\d+)?$/;
+
 /** Builds one stage: runs its instructions on top of its base, producing layers and a config. */
 export class StageBuilder {
   private readonly config: StageConfig;
@@ -313,7 +316,7 @@ export class StageBuilder {
    */
   private canDeferLayer(instruction: CopyInstruction | AddInstruction): boolean {
     const chown = instruction.chown;
-    return !this.rootfs && !this.services.options.singleSnapshot && (chown === undefined || chown === 'root' || /^\d+(:\d+)?$/.test(chown));
+    return !this.rootfs && !this.services.options.singleSnapshot && (chown === undefined || chown === 'root' || NUMERIC_IDS.test(chown));
   }
 
   /**
@@ -355,7 +358,7 @@ export class StageBuilder {
   private copyKeyFor(instruction: Instruction, contentHash: string): string {
     const chown = 'chown' in instruction ? instruction.chown : undefined;
     // Names resolve through the image's /etc/passwd, which the chain decides.
-    const chownByName = chown !== undefined && !/^\d+(:\d+)?$/.test(chown);
+    const chownByName = chown !== undefined && !NUMERIC_IDS.test(chown);
     return copyCacheKey({
       instruction: instructionKeyText(instruction),
       workdir: this.config.workdir,
@@ -489,7 +492,7 @@ export class StageBuilder {
   private async chownIds(spec: string | undefined): Promise<{ uid: number; gid: number } | undefined> {
     if (!spec) return undefined;
     if (spec === 'root') return { uid: 0, gid: 0 };
-    if (/^\d+(:\d+)?$/.test(spec)) return resolveUser(spec, {}, { purpose: 'chown' });
+    if (NUMERIC_IDS.test(spec)) return resolveUser(spec, {}, { purpose: 'chown' });
     const rootfs = await this.ensureRootfs();
     const [passwd, group] = await Promise.all([readTextOr(join(rootfs.dir, 'etc/passwd')), readTextOr(join(rootfs.dir, 'etc/group'))]);
     return resolveUser(spec, { passwd, group }, { purpose: 'chown' });

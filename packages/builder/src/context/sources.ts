@@ -95,12 +95,10 @@ interface WalkFilters {
 }
 
 /**
- * Lists a directory depth first in name order. Excluded directories are skipped unless an exception
- * could re-include something below; such a directory is listed only if something below it is.
- */
-/**
- * The directory's files, parents before children. Synchronous calls on purpose: a context tree is many
- * small files, and a thread-pool round trip per lstat costs ten times the call.
+ * Lists a directory depth first in name order, parents before children. Excluded directories are
+ * skipped unless an exception could re-include something below; such a directory is listed only if
+ * something below it is. Synchronous calls on purpose: a context tree is many small files, and a
+ * thread-pool round trip per lstat costs ten times the call.
  */
 function walkDirectory(directory: string, contextPath: string, sourcePath: string, filters: WalkFilters): ContextFile[] {
   const names = readdirSync(directory).sort();
