@@ -21,7 +21,7 @@ npx tsc -b packages/oci packages/builder packages/nx
 npm run bench -- --scenario ${scenarioOrder.join(',')} --scale 1 --runs 3
 \`\`\`
 
-Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--no-docs\` (print only); \`--scenario docs\` only rewrites this file's header and keeps every section. Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
+Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--label\` (a name for a run's own sections, so a run with other contenders keeps the default sections), \`--no-docs\` (print only); \`--scenario docs\` only rewrites this file's header and keeps every section. Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
 
 The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs varied by up to 3×, so compare medians and ratios, not single runs.
 
@@ -32,6 +32,13 @@ Not measured yet:
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
 
+/** `S1-S5`, `S1-S5@4`, or with --label `S1-S5@1:buildah`: a labelled run (other contenders) gets a section of its own. */
+function sectionId(id, { scale, label }) {
+  if (label && !/^[a-z0-9-]+$/.test(label)) throw new Error('--label takes lower-case letters, digits and dashes');
+  if (label) return `${id}@${scale}:${label}`;
+  return Number(scale) === 1 ? id : `${id}@${scale}`;
+}
+
 async function main() {
   const options = parseArgs(process.argv.slice(2), {
     scenario: scenarioOrder.join(','),
@@ -40,6 +47,7 @@ async function main() {
     seed: 1,
     'work-dir': join(tmpdir(), 'tessera-bench'),
     contenders: 'all',
+    label: '',
     'no-docs': false,
   });
   if (Number(process.versions.node.split('.')[0]) < 22) throw new Error(`Node 22 is needed (this is ${process.version}): export PATH=${repoRoot}/node_modules/.bin:$PATH`);
@@ -58,7 +66,7 @@ async function main() {
     console.log(`\n== ${scenarios[id].title}`);
     try {
       const { markdown } = await scenarios[id].run({ options, log, environment });
-      sections.set(Number(options.scale) === 1 ? id : `${id}@${options.scale}`, `${markdown}\n\n${environmentBlock({ ...environment, load: loadavg() })}`);
+      sections.set(sectionId(id, options), `${markdown}\n\n${environmentBlock({ ...environment, load: loadavg() })}`);
     } catch (error) {
       failures.push(id);
       console.error(`${id} failed; nothing is reported for it:\n${error.stack ?? error}`);

@@ -43,8 +43,9 @@ export function writeDocs(docPath, header, sections, order) {
   }
   for (const [id, markdown] of sections) kept.set(id, markdown.trim());
   // A scenario's sections at several scales (`S1-S5@0.05`, `S1-S5`, `S1-S5@4`) sit together, smallest scale first.
-  const scaleOf = (id) => Number(id.split('@')[1] ?? 1);
-  const ids = order.flatMap((base) => [...kept.keys()].filter((id) => id.split('@')[0] === base).sort((a, b) => scaleOf(a) - scaleOf(b)));
+  // A labelled section (`S1-S5@1:buildah`) follows the unlabelled one of its scale.
+  const [scaleOf, labelOf] = [(id) => Number(id.split('@')[1]?.split(':')[0] ?? 1), (id) => id.split(':')[1] ?? ''];
+  const ids = order.flatMap((base) => [...kept.keys()].filter((id) => id.split('@')[0] === base).sort((a, b) => scaleOf(a) - scaleOf(b) || labelOf(a).localeCompare(labelOf(b))));
   const body = ids.map((id) => `${START(id)}\n${kept.get(id)}\n${END(id)}`);
   writeFileSync(docPath, `${header.trim()}\n\n${body.join('\n\n')}\n`);
 }
