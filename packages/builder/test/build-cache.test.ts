@@ -1,9 +1,9 @@
-import { mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistryProxy } from '../../../tools/faults/proxy';
-import { pushBusyboxBase, skopeoInspect } from '../../../tools/images/index';
+import { pushBusyboxBase, runCommand, skopeoInspect } from '../../../tools/images/index';
 import { startRegistry, type RunningRegistry } from '../../../tools/registry/registry';
 import { buildImage, defaultBuildOptions, verifyCacheDir, type BuildOptions } from '../src/index';
 import { writeContext } from './cli-helpers';
@@ -215,6 +215,33 @@ describe('layer cache in a directory', () => {
       await utimes(file, old, old);
     }
     expect((await cachedBuild(dir, { ...options, cacheTtlMs: 3600_000 })).misses).toEqual([2]);
+  });
+
+  it('answers an unchanged COPY from its remembered walk, and still misses when a copied file changes behind an equal size and mtime', async () => {
+    const cacheDir = join(work, 'walk-cache');
+    const dir = await writeContext(work, { Dockerfile: 'FROM scratch\nCOPY src/ /src/\nCOPY b.txt /b.txt\n', 'src/a.txt': 'aaa\n', 'src/deep/c.txt': 'c\n', 'b.txt': 'b\n' });
+    const layout = join(work, 'walk-layout');
+    const options = { noPush: true, cacheDir, buildArgs: {}, ociLayoutPath: layout };
+    const first = await cachedBuild(dir, options);
+    expect(first.misses).toEqual([2, 3]);
+    const walks = JSON.parse(await readFile(join(cacheDir, 'content-hashes.walks.json'), 'utf8')) as Record<string, string>;
+    expect(Object.keys(walks)).toHaveLength(2);
+    const again = await cachedBuild(dir, options);
+    expect(again.hits).toEqual([2, 3]);
+    expect(again.digest).toBe(first.digest);
+
+    const file = join(dir, 'src/a.txt');
+    const { atime, mtime } = await stat(file);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeFile(file, 'AAA\n');
+    await utimes(file, atime, mtime);
+    const rewritten = await cachedBuild(dir, options);
+    expect(rewritten.misses).toEqual([2]);
+    expect(rewritten.hits).toEqual([3]);
+    expect(rewritten.digest).not.toBe(first.digest);
+    const bundle = join(work, 'walk-bundle');
+    await runCommand('umoci', ['unpack', '--rootless', '--image', `${layout}:latest`, bundle]);
+    expect(await readFile(join(bundle, 'rootfs/src/a.txt'), 'utf8')).toBe('AAA\n');
   });
 
   it('keeps unpacked base trees by chain ID, so a later RUN copies the base instead of extracting it', async () => {

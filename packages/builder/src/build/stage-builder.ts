@@ -17,7 +17,7 @@ import {
 import { expandInstruction, parseInstructionLine, type AddInstruction, type CopyInstruction, type Instruction, type Stage } from '../dockerfile/index';
 import { chainCacheKey, copyCacheKey, runCacheKey, stageBaseKey, type LayerCache } from '../cache/index';
 import { canonicalJson } from '@tessera/oci';
-import { hashEntries, type FileHashMemo } from '../context/index';
+import { hashEntries, walkKey, type FileHashMemo } from '../context/index';
 import { extractLayer, writeLayer, type LayerEntry } from '../layer/index';
 import type { BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
@@ -229,7 +229,11 @@ export class StageBuilder {
         if (this.services.layerCache) {
           // From a stage, the stage's key stands for its files, so a cached stage need not be unpacked to be hashed.
           if (fromStage) key = this.copyKeyFor(instruction, `stage:${fromStage.cacheKey}`);
-          else key = this.copyKeyFor(instruction, await hashEntries((entries = await this.copyEntries(instruction)), { memo: this.services.hashMemo }));
+          else {
+            const hashed = await this.copyEntriesHash(instruction);
+            entries = hashed.entries;
+            key = this.copyKeyFor(instruction, hashed.hash);
+          }
         }
         const lookUp = key !== undefined && this.services.options.cacheCopyLayers;
         if (lookUp && this.canDeferLayer(instruction)) {
@@ -498,8 +502,44 @@ export class StageBuilder {
     return resolveUser(spec, { passwd, group }, { purpose: 'chown' });
   }
 
-  /** The entries a COPY/ADD places; `workdir` is the one in effect at the instruction (it may run later). */
-  private async copyEntries(instruction: CopyInstruction | AddInstruction, workdir = this.config.workdir): Promise<LayerEntry[]> {
+  /**
+   * `hashEntries` of what a COPY/ADD places. A COPY from the context whose walk (paths and stats) matches
+   * one remembered in the cache dir, under the same instruction, workdir and image below, has the hash it
+   * had then: the usual no-change rebuild neither plans nor looks up per-file hashes. `entries` is set
+   * when they were made.
+   */
+  private async copyEntriesHash(instruction: CopyInstruction | AddInstruction): Promise<{ hash: string; entries?: LayerEntry[] }> {
+    const memo = this.services.hashMemo;
+    if (!memo || instruction.kind !== 'COPY' || instruction.from || instruction.contents.length > 0) {
+      const entries = await this.copyEntries(instruction);
+      return { hash: await hashEntries(entries, { memo }), entries };
+    }
+    const resolved = await this.resolveLocalSources(instruction);
+    // The chain key stands for the image below, which decides the parent directories COPY creates.
+    const key = await walkKey(resolved, [this.chainKey, instructionKeyText(instruction), this.config.workdir]);
+    const remembered = memo.recallWalk(key);
+    if (remembered) return { hash: remembered };
+    const entries = await this.copyEntries(instruction, this.config.workdir, resolved);
+    const hash = await hashEntries(entries, { memo });
+    memo.rememberWalk(key, hash);
+    return { hash, entries };
+  }
+
+  /** A COPY/ADD's sources in the context or, with `--from`, in a stage or image; remote ADD sources are left out. */
+  private async resolveLocalSources(instruction: CopyInstruction | AddInstruction): Promise<ResolvedSource[]> {
+    const localSources = instruction.sources.filter((s) => instruction.kind !== 'ADD' || !isRemoteSource(s));
+    if (localSources.length === 0) return [];
+    const from = instruction.kind === 'COPY' ? instruction.from : undefined;
+    const root = from ? await this.fromRoot(from) : this.services.contextRoot;
+    const ignore = from ? createIgnoreMatcher([]) : this.services.ignore;
+    return resolveCopySources({ root }, localSources, { ignore, excludes: instruction.excludes, allowWildcards: true });
+  }
+
+  /**
+   * The entries a COPY/ADD places; `workdir` is the one in effect at the instruction (it may run later).
+   * `localSources` are the instruction's sources if they were resolved already.
+   */
+  private async copyEntries(instruction: CopyInstruction | AddInstruction, workdir = this.config.workdir, localSources?: ResolvedSource[]): Promise<LayerEntry[]> {
     const chown = await this.chownIds(instruction.chown);
     const chmod = instruction.chmod !== undefined ? parseChmod(instruction.chmod, instruction) : undefined;
     const plan = { dest: instruction.dest, workdir, chown, chmod, destIsDirectoryInImage: (p: string) => this.isDirectoryInImage(p) };
@@ -508,13 +548,8 @@ export class StageBuilder {
       entries.push(...(await planHeredocCopy(instruction.contents.map((h) => ({ name: h.name, content: h.content })), plan)));
     }
     if (instruction.sources.length === 0) return entries;
-    const from = instruction.kind === 'COPY' ? instruction.from : undefined;
-    const root = from ? await this.fromRoot(from) : this.services.contextRoot;
-    const ignore = from ? createIgnoreMatcher([]) : this.services.ignore;
-    const localSources = instruction.sources.filter((s) => instruction.kind !== 'ADD' || !isRemoteSource(s));
-    const resolved: ResolvedSource[] = localSources.length
-      ? await resolveCopySources({ root }, localSources, { ignore, excludes: instruction.excludes, allowWildcards: true })
-      : [];
+    const resolved = [...(localSources ?? (await this.resolveLocalSources(instruction)))];
+    const localCount = resolved.length;
     const temps: string[] = [];
     try {
       if (instruction.kind === 'ADD') {
@@ -524,9 +559,10 @@ export class StageBuilder {
           const file = await fetchRemote(src, dir, { checksum: instruction.checksum });
           resolved.push(...(await resolveCopySources({ root: dir }, [posix.basename(file.path)], { ignore: createIgnoreMatcher([]) })));
         }
-        for (let i = 0; i < resolved.length; i++) {
+        // Local archives are unpacked; fetched ones (after `localCount`) are not, as in Docker.
+        for (let i = 0; i < localCount; i++) {
           const source = resolved[i]!;
-          if (source.type !== 'file' || !localSources.includes(source.source) || instruction.unpack === false) continue;
+          if (source.type !== 'file' || instruction.unpack === false) continue;
           if (!(await detectArchive(source.absolutePath))) continue;
           const dir = await mkdtemp(join(this.services.workDir, 'unpack-'));
           temps.push(dir);

@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayerEntry } from '../layer/entry';
-import { FileHashMemo, hashEntries, hashFile } from './hash';
+import { FileHashMemo, hashEntries, hashFile, walkKey } from './hash';
+import { createIgnoreMatcher } from './ignore';
+import { resolveCopySources } from './sources';
 
 describe('content hashing', () => {
   let dirA: string;
@@ -77,15 +79,83 @@ describe('FileHashMemo', () => {
     const real = await first.hash(file);
     expect(real).toBe(await hashFile(file));
     await first.save();
-    // Plant a different hash under the same stat key: a memo hit must return it without reading the file.
+    // Plant a different hash under the same stat: a memo hit must return it without reading the file.
     const stored = JSON.parse(await readFile(memoFile, 'utf8')) as Record<string, string>;
-    const [key] = Object.keys(stored);
-    await writeFile(memoFile, JSON.stringify({ [key!]: 'planted' }));
+    expect(Object.keys(stored)).toEqual([file]);
+    const signature = stored[file]!.split(' ')[0];
+    await writeFile(memoFile, JSON.stringify({ [file]: `${signature} planted` }));
     expect(await (await FileHashMemo.load(memoFile)).hash(file)).toBe('planted');
     // Rewriting the file changes its ctime (and mtime), so the memo misses and the file is hashed again.
     await new Promise((resolve) => setTimeout(resolve, 20));
     await writeFile(file, 'two');
     expect(await (await FileHashMemo.load(memoFile)).hash(file)).toBe(await hashFile(file));
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the hashes of files a build did not look at when it saves', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-memo-'));
+    const [a, b] = [join(dir, 'a.txt'), join(dir, 'b.txt')];
+    const memoFile = join(dir, 'memo.json');
+    await writeFile(a, 'a');
+    await writeFile(b, 'b');
+    const first = await FileHashMemo.load(memoFile);
+    await first.hash(a);
+    await first.hash(b);
+    await first.save();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeFile(a, 'a2');
+    const second = await FileHashMemo.load(memoFile);
+    await second.hash(a);
+    await second.save();
+    const stored = JSON.parse(await readFile(memoFile, 'utf8')) as Record<string, string>;
+    expect(Object.keys(stored).sort()).toEqual([a, b]);
+    expect(stored[a]!.split(' ')[1]).toBe(await hashFile(a));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('remembers walk results across loads', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-memo-'));
+    const memoFile = join(dir, 'memo.json');
+    const first = await FileHashMemo.load(memoFile);
+    expect(first.recallWalk('k')).toBeUndefined();
+    first.rememberWalk('k', 'entries-hash');
+    await first.save();
+    expect((await FileHashMemo.load(memoFile)).recallWalk('k')).toBe('entries-hash');
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('walkKey', () => {
+  const keyOf = async (root: string, context = ['ctx']) =>
+    walkKey(await resolveCopySources({ root }, ['src'], { ignore: createIgnoreMatcher([]) }), context);
+
+  it('is stable for an untouched tree and changes with what decides the entries', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'tessera-walk-'));
+    await mkdir(join(root, 'src/sub'), { recursive: true });
+    await writeFile(join(root, 'src/sub/a.txt'), 'aaa');
+    await writeFile(join(root, 'src/b.txt'), 'bbb');
+    const before = await keyOf(root);
+    expect(await keyOf(root)).toBe(before);
+    expect(await keyOf(root, ['other'])).not.toBe(before);
+
+    const keys = [before];
+    const expectNew = async () => {
+      const key = await keyOf(root);
+      expect(keys).not.toContain(key);
+      keys.push(key);
+    };
+    // Same size and mtime put back: ctime still moves, so the key does.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const { mtime, atime } = await stat(join(root, 'src/b.txt'));
+    await writeFile(join(root, 'src/b.txt'), 'BBB');
+    await utimes(join(root, 'src/b.txt'), atime, mtime);
+    await expectNew();
+    await rename(join(root, 'src/sub/a.txt'), join(root, 'src/sub/c.txt'));
+    await expectNew();
+    await chmod(join(root, 'src/b.txt'), 0o600);
+    await expectNew();
+    await symlink('b.txt', join(root, 'src/link'));
+    await expectNew();
+    await rm(root, { recursive: true, force: true });
   });
 });

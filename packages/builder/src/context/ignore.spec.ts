@@ -54,6 +54,24 @@ describe('createIgnoreMatcher (moby/patternmatcher semantics)', () => {
     expect(createIgnoreMatcher(patterns).matches(path)).toBe(excluded);
   });
 
+  // The walk's per-pattern bits, built parent by parent, must agree with matching each whole path.
+  it.each(cases.filter(([, path]) => !path.startsWith('./')))('%j by bits along %s agrees with matches', (patterns, path) => {
+    const matcher = createIgnoreMatcher(patterns);
+    let bits = 0;
+    let prefix = '';
+    for (const segment of path.split('/')) {
+      prefix = prefix ? `${prefix}/${segment}` : segment;
+      bits = matcher.matchBits(prefix, bits)!;
+      expect(matcher.matchesByBits(bits)).toBe(matcher.matches(prefix));
+    }
+  });
+
+  it('has no bits to give past 31 patterns, so a walk falls back to matches', () => {
+    const many = createIgnoreMatcher(Array.from({ length: 32 }, (_, i) => `p${i}`));
+    expect(many.matchBits('p1', 0)).toBeUndefined();
+    expect(createIgnoreMatcher(['p1']).matchBits('p1', 0)).toBe(1);
+  });
+
   it('refuses malformed patterns', () => {
     expect(() => createIgnoreMatcher(['a[b'])).toThrow(/invalid pattern/);
     expect(() => createIgnoreMatcher(['!'])).toThrow(/illegal exclusion/);

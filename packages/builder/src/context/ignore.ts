@@ -22,7 +22,18 @@ export interface IgnoreMatcher {
    * so a walk must still descend into it. Conservative: may say yes when nothing is re-included.
    */
   mightReincludeBelow(dir: string): boolean;
+  /**
+   * For walks, which visit parents before children: one bit per pattern, set when the pattern matches
+   * `path` or a parent (`parentBits` is the parent directory's result, 0 at the top). Each pattern then
+   * runs once per path instead of once per parent directory. `undefined` when there are more patterns
+   * than bits; the walk then calls `matches`.
+   */
+  matchBits(path: string, parentBits: number): number | undefined;
+  /** `matches` from `matchBits`' result: the last pattern that matched wins. */
+  matchesByBits(bits: number): boolean;
 }
+
+const MAX_BIT_PATTERNS = 31;
 
 /**
  * Compiles one cleaned pattern the way moby's patternmatcher does: `*` and `?` stay within a path segment,
@@ -152,7 +163,20 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
     });
   };
 
-  return { patterns: compiled, matches, mightReincludeBelow };
+  const trackable = compiled.length <= MAX_BIT_PATTERNS;
+  const matchBits = (path: string, parentBits: number): number | undefined => {
+    if (!trackable) return undefined;
+    let bits = parentBits;
+    for (let i = 0; i < compiled.length; i++) if (!(bits & (1 << i)) && compiled[i]!.matches(path)) bits |= 1 << i;
+    return bits;
+  };
+  const matchesByBits = (bits: number): boolean => {
+    let matched = false;
+    for (let i = 0; i < compiled.length; i++) if (compiled[i]!.exclusion === matched && bits & (1 << i)) matched = !matched;
+    return matched;
+  };
+
+  return { patterns: compiled, matches, mightReincludeBelow, matchBits, matchesByBits };
 }
 
 /** Parses `.dockerignore` text: `#` comment lines, blank lines skipped, a UTF-8 BOM dropped. */

@@ -27,7 +27,7 @@ function destinationPath(dest: string, workdir: string): string {
 }
 
 /** `/app/x` → `app/x`, the layer entry form. */
-const entryPath = (imagePath: string) => imagePath.replace(/^\/+/, '');
+const entryPath = (imagePath: string) => (imagePath[0] === '/' && imagePath[1] !== '/' ? imagePath.slice(1) : imagePath.replace(/^\/+/, ''));
 
 function namesADirectory(dest: string): boolean {
   return dest.endsWith('/') || dest === '.' || dest === '..' || dest.endsWith('/.') || dest.endsWith('/..');
@@ -56,7 +56,7 @@ class PlanBuilder {
 
   add(entry: LayerEntry): void {
     // A later source overrides an earlier one at the same path, as a later copy would on disk.
-    this.entries.delete(entry.path);
+    if (this.entries.has(entry.path)) this.entries.delete(entry.path);
     this.entries.set(entry.path, entry);
   }
 
@@ -71,15 +71,17 @@ class PlanBuilder {
     for (const dir of missing) this.add({ path: entryPath(dir), type: 'directory', mode: 0o755, ...this.owner });
   }
 
-  fromStats(imagePath: string, type: ContextEntryType, stats: Stats, extra: Partial<LayerEntry>): LayerEntry {
+  fromStats(imagePath: string, type: ContextEntryType, stats: Stats, extra?: Partial<LayerEntry>): LayerEntry {
+    const { uid, gid } = this.owner;
     const entry: LayerEntry = {
       path: entryPath(imagePath),
       type,
       mode: type === 'symlink' ? 0o777 : (this.options.chmod ?? stats.mode & 0o7777),
-      ...this.owner,
+      uid,
+      gid,
       mtime: stats.mtime,
-      ...extra,
     };
+    if (extra) Object.assign(entry, extra);
     if (type === 'file') entry.size = stats.size;
     if (type === 'char' || type === 'block') {
       entry.devmajor = Math.floor(stats.rdev / 256) & 0xfff;
@@ -119,11 +121,16 @@ export async function planCopy(sources: ResolvedSource[], options: CopyPlanOptio
         await builder.ensureParents(target);
         if (!(await builder.isDirectoryInImage(target))) builder.add(builder.fromStats(target, 'directory', source.stats, {}));
       }
+      // Walked paths are clean and relative, so plain concatenation is the join.
+      const under = target === '/' ? '/' : `${target}/`;
       for (const file of source.contents ?? []) {
-        const imagePath = posix.join(target, file.relativePath);
-        builder.add(
-          builder.fromStats(imagePath, file.type, file.stats, file.type === 'symlink' ? { linkTarget: file.linkTarget } : file.type === 'file' ? { source: file.absolutePath, sourceStats: file.stats } : {}),
-        );
+        const entry = builder.fromStats(under + file.relativePath, file.type, file.stats);
+        if (file.type === 'symlink') entry.linkTarget = file.linkTarget;
+        else if (file.type === 'file') {
+          entry.source = file.absolutePath;
+          entry.sourceStats = file.stats;
+        }
+        builder.add(entry);
       }
       continue;
     }

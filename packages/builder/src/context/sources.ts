@@ -94,39 +94,77 @@ interface WalkFilters {
   exclude: IgnoreMatcher;
 }
 
-/**
- * Lists a directory depth first in name order, parents before children. Excluded directories are
- * skipped unless an exception could re-include something below; such a directory is listed only if
- * something below it is. Synchronous calls on purpose: a context tree is many small files, and a
- * thread-pool round trip per lstat costs ten times the call.
- */
-function walkDirectory(directory: string, contextPath: string, sourcePath: string, filters: WalkFilters): ContextFile[] {
-  const names = readdirSync(directory).sort();
+/** Where a walk is: a directory's paths in the context and in the source, and its patterns' match bits. */
+interface WalkPosition {
+  directory: string;
+  contextPath: string;
+  sourcePath: string;
+  ignoreBits: number | undefined;
+  excludeBits: number | undefined;
+}
+
+/** The match bits of a path below which a walk starts, from its parent directories down. */
+function bitsOf(matcher: IgnoreMatcher, path: string): number | undefined {
+  let bits: number | undefined = 0;
+  if (path === '' || path === '.') return bits;
+  let prefix = '';
+  for (const segment of path.split('/')) {
+    prefix = prefix ? `${prefix}/${segment}` : segment;
+    bits = matcher.matchBits(prefix, bits ?? 0);
+    if (bits === undefined) return undefined;
+  }
+  return bits;
+}
+
+function walkFrom(directory: string, contextPath: string, filters: WalkFilters): ContextFile[] {
   const files: ContextFile[] = [];
+  walkDirectory({ directory, contextPath, sourcePath: '', ignoreBits: bitsOf(filters.ignore, contextPath), excludeBits: 0 }, filters, files);
+  return files;
+}
+
+/** Whether `path` is matched, by bits where the walk tracks them; an empty matcher matches nothing. */
+function matchedBy(matcher: IgnoreMatcher, path: string, bits: number | undefined): boolean {
+  if (matcher.patterns.length === 0) return false;
+  return bits === undefined ? matcher.matches(path) : matcher.matchesByBits(bits);
+}
+
+/**
+ * Lists a directory depth first in name order into `files`, parents before children. Excluded
+ * directories are skipped unless an exception could re-include something below; such a directory is
+ * listed only if something below it is. Synchronous calls on purpose: a context tree is many small
+ * files, and a thread-pool round trip per lstat costs ten times the call.
+ */
+function walkDirectory(at: WalkPosition, filters: WalkFilters, files: ContextFile[]): void {
+  const { ignore, exclude } = filters;
+  const names = readdirSync(at.directory).sort();
+  const prefix = at.directory.endsWith(sep) ? at.directory : at.directory + sep;
   for (const name of names) {
-    const absolutePath = join(directory, name);
+    const absolutePath = prefix + name;
     const stats = lstatSync(absolutePath);
     const type = entryType(stats);
     if (!type) continue;
-    const inContext = joinRelative(contextPath, name);
-    const inSource = joinRelative(sourcePath, name);
-    const ignored = filters.ignore.matches(inContext);
-    const excluded = ignored || filters.exclude.matches(inSource);
+    const inContext = joinRelative(at.contextPath, name);
+    const inSource = joinRelative(at.sourcePath, name);
+    const ignoreBits = ignore.patterns.length && at.ignoreBits !== undefined ? ignore.matchBits(inContext, at.ignoreBits) : at.ignoreBits;
+    const excludeBits = exclude.patterns.length && at.excludeBits !== undefined ? exclude.matchBits(inSource, at.excludeBits) : at.excludeBits;
+    const ignored = matchedBy(ignore, inContext, ignoreBits);
+    const excludedOnly = !ignored && matchedBy(exclude, inSource, excludeBits);
+    const excluded = ignored || excludedOnly;
     if (type === 'directory') {
       const mayDescend =
         !excluded ||
-        ((!ignored || filters.ignore.mightReincludeBelow(inContext)) &&
-          (!filters.exclude.matches(inSource) || filters.exclude.mightReincludeBelow(inSource)));
+        ((!ignored || ignore.mightReincludeBelow(inContext)) && (!matchedBy(exclude, inSource, excludeBits) || exclude.mightReincludeBelow(inSource)));
       if (!mayDescend) continue;
-      const children = walkDirectory(absolutePath, inContext, inSource, filters);
-      if (excluded && children.length === 0) continue;
-      files.push({ relativePath: inSource, absolutePath, type, stats }, ...children);
+      const at2 = files.length;
+      files.push({ relativePath: inSource, absolutePath, type, stats });
+      walkDirectory({ directory: absolutePath, contextPath: inContext, sourcePath: inSource, ignoreBits, excludeBits }, filters, files);
+      // An excluded directory is listed only for what an exception re-includes below it.
+      if (excluded && files.length === at2 + 1) files.length = at2;
     } else if (!excluded) {
       const linkTarget = type === 'symlink' ? readlinkSync(absolutePath) : undefined;
       files.push({ relativePath: inSource, absolutePath, type, stats, linkTarget });
     }
   }
-  return files;
 }
 
 /** Expands a wildcard source segment by segment (Go `filepath.Match` per segment), in name order. */
@@ -212,7 +250,7 @@ async function resolveOne(
     wildcard,
   };
   if (type === 'directory') {
-    resolved.contents = walkDirectory(absolutePath, contextPath, '', filters);
+    resolved.contents = walkFrom(absolutePath, contextPath, filters);
     const excludedItself = contextPath !== '.' && filters.ignore.matches(contextPath);
     if (excludedItself && resolved.contents.length === 0) return undefined;
   }
