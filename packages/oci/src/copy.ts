@@ -67,8 +67,11 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     options.onProgress?.({ kind: 'manifest', digest: raw.digest, mediaType: raw.mediaType, ...(tag !== undefined ? { tag } : {}) });
   };
 
-  /** Write a manifest and everything below it; the same child in two places is written once. */
-  const copyTree = (raw: RawManifest): Promise<void> => {
+  /**
+   * Write a manifest and everything below it; the same child in two places is written once. `tag` writes
+   * the manifest under it directly (one request, not a PUT by digest and then one by tag).
+   */
+  const copyTree = (raw: RawManifest, tag?: string): Promise<void> => {
     let write = manifestWrites.get(raw.digest);
     if (!write) {
       write = (async () => {
@@ -80,7 +83,7 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
           const blobs = [manifest.config, ...manifest.layers].filter((d) => !isForeignLayer(d));
           await settleAll(blobs.map(copyBlob));
         }
-        await putManifest(raw);
+        await putManifest(raw, tag);
       })();
       manifestWrites.set(raw.digest, write);
     }
@@ -93,8 +96,9 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
     top = await source.getManifestByDigest(chosen.digest);
     if (isIndexMediaType(top.mediaType)) throw new TesseraError(`${source.description}: the entry for the platform is itself an index`, 'UNSUPPORTED');
   }
-  await copyTree(top);
-  for (const tag of options.tags ?? []) await putManifest(top, tag);
+  const [firstTag, ...otherTags] = options.tags ?? [];
+  await copyTree(top, firstTag);
+  for (const tag of otherTags) await putManifest(top, tag);
   result.digest = top.digest;
   result.mediaType = top.mediaType;
   return result;

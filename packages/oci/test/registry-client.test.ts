@@ -136,12 +136,12 @@ describe('RegistryClient against docker-registry', () => {
       const hex = blob.descriptor.digest.slice(7);
       expect(after).toMatch(new RegExp(`"POST /v2/app/image/blobs/uploads/\\?mount=sha256%3A${hex}&from=base%2Fimage HTTP/1.1" 201`));
       expect(after).not.toMatch(/"(PUT|PATCH) \/v2\/app\/image\/blobs\/uploads/);
-      expect(await c.headBlob(to, blob.descriptor.digest)).toEqual({ size: 100_000 });
+      expect(await new RegistryClient({ insecureRegistries: [registry.host] }).headBlob(to, blob.descriptor.digest)).toEqual({ size: 100_000 });
       // A mount from a repository without the blob falls back to an upload.
       const missing = randomBlob(10);
       expect(await c.mountBlob(to, missing.descriptor, 'base/image')).toBe(false);
       await c.uploadBlob(to, missing.descriptor, openBuffer(missing.bytes), { mountFrom: 'nowhere/here' });
-      expect(await c.headBlob(to, missing.descriptor.digest)).toEqual({ size: 10 });
+      expect(await new RegistryClient({ insecureRegistries: [registry.host] }).headBlob(to, missing.descriptor.digest)).toEqual({ size: 10 });
       c.close();
     } finally {
       await registry.stop();
@@ -157,8 +157,10 @@ describe('RegistryClient against docker-registry', () => {
     const open = async () => (opened++, openBuffer(blob.bytes)());
     await Promise.all([c.uploadBlob(first, blob.descriptor, open), c.uploadBlob(second, blob.descriptor, open)]);
     expect(opened).toBe(1);
-    expect(await c.headBlob(first, blob.descriptor.digest)).toEqual({ size: 300_000 });
-    expect(await c.headBlob(second, blob.descriptor.digest)).toEqual({ size: 300_000 });
+    // A fresh client asks the registry: this one would answer from what it uploaded.
+    const check = client();
+    expect(await check.headBlob(first, blob.descriptor.digest)).toEqual({ size: 300_000 });
+    expect(await check.headBlob(second, blob.descriptor.digest)).toEqual({ size: 300_000 });
 
     // When the first upload fails there is nothing to mount: the second sends the blob itself.
     const other = randomBlob(1000);
@@ -171,8 +173,38 @@ describe('RegistryClient against docker-registry', () => {
     ]);
     expect(failed.status).toBe('rejected');
     expect(sent.status).toBe('fulfilled');
-    expect(await c.headBlob(third, other.descriptor.digest)).toEqual({ size: 1000 });
+    expect(await check.headBlob(third, other.descriptor.digest)).toEqual({ size: 1000 });
     c.close();
+    check.close();
+  });
+
+  it('asks about a blob once per repository: concurrent HEADs share one request, a blob it uploaded is not asked about, a missing one is asked again', async () => {
+    const registry = await startRegistry();
+    try {
+      const c = new RegistryClient({ insecureRegistries: [registry.host] });
+      const repo = { registry: registry.host, repository: 'seen/once' };
+      const present = randomBlob(2000);
+      await new RegistryClient({ insecureRegistries: [registry.host] }).uploadBlob(repo, present.descriptor, openBuffer(present.bytes));
+      const heads = (digest: string, since: number) => registry.log().slice(since).split('\n').filter((l) => l.includes(`"HEAD /v2/seen/once/blobs/${digest}`)).length;
+
+      let mark = registry.log().length;
+      const answers = await Promise.all([1, 2, 3].map(() => c.headBlob(repo, present.descriptor.digest)));
+      expect(answers).toEqual([{ size: 2000 }, { size: 2000 }, { size: 2000 }]);
+      expect(await c.headBlob(repo, present.descriptor.digest)).toEqual({ size: 2000 });
+      expect(heads(present.descriptor.digest, mark)).toBe(1);
+
+      const later = randomBlob(500);
+      mark = registry.log().length;
+      expect(await c.headBlob(repo, later.descriptor.digest)).toBeUndefined();
+      await c.uploadBlob(repo, later.descriptor, openBuffer(later.bytes));
+      expect(await c.headBlob(repo, later.descriptor.digest)).toEqual({ size: 500 });
+      expect(heads(later.descriptor.digest, mark)).toBe(1);
+      // Another repository of the same registry is another question.
+      expect(await c.headBlob({ ...repo, repository: 'seen/elsewhere' }, later.descriptor.digest)).toBeUndefined();
+      c.close();
+    } finally {
+      await registry.stop();
+    }
   });
 
   it('gives clear errors, fast, for missing repositories, tags and blobs', async () => {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, rm, utimes } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { join, posix } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -70,7 +70,8 @@ function safeFilename(candidate: string | undefined): string | undefined {
 
 function request(url: URL, timeoutMs: number): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const client = url.protocol === 'https:' ? https : http;
+    // TLS is loaded on first use, as in the registry transport: most builds never download.
+    const client = url.protocol === 'https:' ? (require('node:https') as typeof https) : http;
     const req = client.get(url, { headers: { 'user-agent': 'tessera', accept: '*/*' } }, resolve);
     req.setTimeout(timeoutMs, () => {
       req.destroy(new TesseraError(`ADD ${printableUrl(url)}: no response within ${timeoutMs} ms`, 'ADD_DOWNLOAD_TIMEOUT'));

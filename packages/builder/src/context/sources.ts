@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { constants, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join, posix, relative, sep } from 'node:path';
 import { TesseraError } from '@tessera/oci';
@@ -66,14 +66,18 @@ function outsideContext(source: string): TesseraError {
   );
 }
 
+const TYPE_BY_FORMAT = new Map<number, ContextEntryType>([
+  [constants.S_IFREG, 'file'],
+  [constants.S_IFDIR, 'directory'],
+  [constants.S_IFLNK, 'symlink'],
+  [constants.S_IFIFO, 'fifo'],
+  [constants.S_IFCHR, 'char'],
+  [constants.S_IFBLK, 'block'],
+]);
+
+/** The entry type from the mode's format bits (one lookup, not six method calls per walked file); sockets are not copied. */
 function entryType(stats: Stats): ContextEntryType | undefined {
-  if (stats.isFile()) return 'file';
-  if (stats.isDirectory()) return 'directory';
-  if (stats.isSymbolicLink()) return 'symlink';
-  if (stats.isFIFO()) return 'fifo';
-  if (stats.isCharacterDevice()) return 'char';
-  if (stats.isBlockDevice()) return 'block';
-  return undefined; // sockets are not copied
+  return TYPE_BY_FORMAT.get(stats.mode & constants.S_IFMT);
 }
 
 const toSlash = (path: string) => (sep === '/' ? path : path.split(sep).join('/'));

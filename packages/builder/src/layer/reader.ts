@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { extract } from 'tar-stream';
+import type * as TarStream from 'tar-stream';
 import { TesseraError } from '@tessera/oci';
 import { decompressStream } from './compression';
 
@@ -35,7 +35,8 @@ type EntryHandler = (header: TarEntryHeader, content: Readable) => Promise<void>
  * content; whatever it leaves unread is skipped. Errors name the entry they happened at.
  */
 export function forEachTarEntry(tarBytes: Readable, onEntry: EntryHandler): Promise<void> {
-  const parser = extract();
+  // Loaded on first use: a build answered from the cache never reads a tar, and the module costs start-up time.
+  const parser = (require('tar-stream') as typeof TarStream).extract();
   let lastEntry: string | undefined;
   return new Promise<void>((resolve, reject) => {
     let settled = false;

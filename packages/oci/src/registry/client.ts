@@ -67,6 +67,13 @@ export class RegistryClient {
    * its cache repository at once) waits for the first and mounts it instead of sending it again.
    */
   private readonly uploads = new Map<string, { repository: string; done: Promise<unknown> }>();
+  /**
+   * Blobs this client has seen in a repository (a HEAD answered 200, an upload or mount finished), and
+   * HEADs in flight. A build checks the same layer several times (early upload, push, cache entry);
+   * each is asked once. Only "present" is remembered: a blob does not leave a repository mid-build,
+   * but a missing one may arrive.
+   */
+  private readonly presentBlobs = new Map<string, Promise<BlobInfo | undefined>>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -177,6 +184,29 @@ export class RegistryClient {
 
   /** The blob's size when the repository has it, else undefined. */
   async headBlob(repo: RegistryLocation, digest: string): Promise<BlobInfo | undefined> {
+    const key = this.blobKey(repo, digest);
+    let known = this.presentBlobs.get(key);
+    if (!known) {
+      known = this.askBlob(repo, digest);
+      this.presentBlobs.set(key, known);
+      // A missing blob (or a failed HEAD) is asked again next time.
+      known.then(
+        (info) => info === undefined && this.presentBlobs.delete(key),
+        () => this.presentBlobs.delete(key),
+      );
+    }
+    return known;
+  }
+
+  private blobKey(repo: RegistryLocation, digest: string): string {
+    return `${registryWireHost(repo.registry)}\0${repo.repository}\0${digest}`;
+  }
+
+  private markPresent(repo: RegistryLocation, descriptor: Pick<Descriptor, 'digest' | 'size'>): void {
+    this.presentBlobs.set(this.blobKey(repo, descriptor.digest), Promise.resolve({ size: descriptor.size }));
+  }
+
+  private async askBlob(repo: RegistryLocation, digest: string): Promise<BlobInfo | undefined> {
     const context = this.context(repo, 'blob head');
     return this.retrying(context, async () => {
       const res = await this.send(context, [repositoryScope(repo.repository, ['pull'])], {
@@ -271,11 +301,15 @@ export class RegistryClient {
         () => true,
         () => false,
       );
-      if (mounted && (await this.mountBlob(repo, descriptor, earlier.repository).catch(() => false))) return;
+      if (mounted && (await this.mountBlob(repo, descriptor, earlier.repository).catch(() => false))) {
+        this.markPresent(repo, descriptor);
+        return;
+      }
     }
     const done = this.sendBlob(repo, descriptor, open, options);
     this.uploads.set(key, { repository: repo.repository, done });
     await done;
+    this.markPresent(repo, descriptor);
   }
 
   private async sendBlob(repo: RegistryLocation, descriptor: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>, options: BlobUploadOptions): Promise<void> {

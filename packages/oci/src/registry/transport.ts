@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { pipeline, type Readable } from 'node:stream';
 import { RegistryError } from '../errors';
 import { Limiter } from './limiter';
 import { networkError, type RequestContext } from './wire-errors';
+
+// TLS loads only for https registries: it is a tenth of the CLI's start-up, and local registries are plain HTTP.
+let httpsModule: typeof https | undefined;
+const loadHttps = (): typeof https => (httpsModule ??= require('node:https') as typeof https);
 
 export interface TransportOptions {
   /** Registry hosts (`host` or `host:port`) spoken to over plain HTTP. */
@@ -115,7 +119,7 @@ export class Transport {
     if (!agent) {
       const skip = this.options.skipTlsVerify;
       const caPath = this.options.registryCertificates?.[url.host] ?? this.options.registryCertificates?.[url.hostname];
-      agent = new https.Agent({
+      agent = new (loadHttps().Agent)({
         keepAlive: true,
         rejectUnauthorized: !(skip === true || (Array.isArray(skip) && hostMatches(skip, url))),
         ...(caPath ? { ca: readFileSync(caPath) } : {}),
@@ -163,7 +167,7 @@ export class Transport {
       };
       const timeoutError = (what: string) =>
         new RegistryError(request.registry, request.repository, request.operation, undefined, 'TIMEOUT', `${what} ${url.host}`);
-      const req = (url.protocol === 'http:' ? http : https).request(url, { method, headers, agent });
+      const req = (url.protocol === 'http:' ? http : loadHttps()).request(url, { method, headers, agent });
       req.setTimeout(this.idleTimeout, () => {
         const error = timeoutError(`no data for ${Math.round(this.idleTimeout / 1000)} s from`);
         if (currentResponse) currentResponse.destroy(error);

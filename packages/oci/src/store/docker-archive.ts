@@ -4,7 +4,7 @@ import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
 import { canonicalJsonBytes } from '../canonical-json';
 import { DigestStream, digestHex, sha256Digest } from '../digest';
 import { TesseraError } from '../errors';
@@ -176,7 +176,8 @@ export async function dockerArchiveDestination(file: string): Promise<DockerArch
 
   const write = async (): Promise<void> => {
     const temporary = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-    const pack = tar.pack();
+    // Loaded here, not at start-up: few commands write a docker-archive.
+    const pack = (require('tar-stream') as typeof tar).pack();
     const output = pipeline(pack as unknown as Readable, createWriteStream(temporary));
     try {
       const written = new Set<string>();
