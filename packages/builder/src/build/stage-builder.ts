@@ -6,18 +6,21 @@ import {
   createIgnoreMatcher,
   detectArchive,
   fetchRemote,
+  hashEntries,
   isRemoteSource,
   planCopy,
   planHeredocCopy,
   resolveCopySources,
   resolveUser,
+  WalkKey,
+  type FileHashMemo,
   type IgnoreMatcher,
   type ResolvedSource,
+  type ResolveCopySourcesOptions,
 } from '../context/index';
 import { expandInstruction, parseInstructionLine, type AddInstruction, type CopyInstruction, type Instruction, type Stage } from '../dockerfile/index';
 import { chainCacheKey, copyCacheKey, runCacheKey, stageBaseKey, type LayerCache } from '../cache/index';
 import { canonicalJson } from '@tessera/oci';
-import { hashEntries, walkKey, type FileHashMemo } from '../context/index';
 import { extractLayer, writeLayer, type LayerEntry } from '../layer/index';
 import type { BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
@@ -514,32 +517,34 @@ export class StageBuilder {
       const entries = await this.copyEntries(instruction);
       return { hash: await hashEntries(entries, { memo }), entries };
     }
-    const resolved = await this.resolveLocalSources(instruction);
+    // A walk that keeps no file: on a hit that is all the work; on a miss the sources are listed again.
+    const walk = await WalkKey.start();
+    const resolved = await this.resolveLocalSources(instruction, (file, index) => walk.file(file, index));
     // The chain key stands for the image below, which decides the parent directories COPY creates.
-    const key = await walkKey(resolved, [this.chainKey, instructionKeyText(instruction), this.config.workdir]);
+    const key = walk.finish(resolved, [this.chainKey, instructionKeyText(instruction), this.config.workdir]);
     const remembered = memo.recallWalk(key);
     if (remembered) return { hash: remembered };
-    const entries = await this.copyEntries(instruction, this.config.workdir, resolved);
+    const entries = await this.copyEntries(instruction);
     const hash = await hashEntries(entries, { memo });
     memo.rememberWalk(key, hash);
     return { hash, entries };
   }
 
-  /** A COPY/ADD's sources in the context or, with `--from`, in a stage or image; remote ADD sources are left out. */
-  private async resolveLocalSources(instruction: CopyInstruction | AddInstruction): Promise<ResolvedSource[]> {
+  /**
+   * A COPY/ADD's sources in the context or, with `--from`, in a stage or image; remote ADD sources are
+   * left out. With `visit`, directory contents go there instead of into `contents`.
+   */
+  private async resolveLocalSources(instruction: CopyInstruction | AddInstruction, visit?: ResolveCopySourcesOptions['visit']): Promise<ResolvedSource[]> {
     const localSources = instruction.sources.filter((s) => instruction.kind !== 'ADD' || !isRemoteSource(s));
     if (localSources.length === 0) return [];
     const from = instruction.kind === 'COPY' ? instruction.from : undefined;
     const root = from ? await this.fromRoot(from) : this.services.contextRoot;
     const ignore = from ? createIgnoreMatcher([]) : this.services.ignore;
-    return resolveCopySources({ root }, localSources, { ignore, excludes: instruction.excludes, allowWildcards: true });
+    return resolveCopySources({ root }, localSources, { ignore, excludes: instruction.excludes, allowWildcards: true, visit });
   }
 
-  /**
-   * The entries a COPY/ADD places; `workdir` is the one in effect at the instruction (it may run later).
-   * `localSources` are the instruction's sources if they were resolved already.
-   */
-  private async copyEntries(instruction: CopyInstruction | AddInstruction, workdir = this.config.workdir, localSources?: ResolvedSource[]): Promise<LayerEntry[]> {
+  /** The entries a COPY/ADD places; `workdir` is the one in effect at the instruction (it may run later). */
+  private async copyEntries(instruction: CopyInstruction | AddInstruction, workdir = this.config.workdir): Promise<LayerEntry[]> {
     const chown = await this.chownIds(instruction.chown);
     const chmod = instruction.chmod !== undefined ? parseChmod(instruction.chmod, instruction) : undefined;
     const plan = { dest: instruction.dest, workdir, chown, chmod, destIsDirectoryInImage: (p: string) => this.isDirectoryInImage(p) };
@@ -548,7 +553,7 @@ export class StageBuilder {
       entries.push(...(await planHeredocCopy(instruction.contents.map((h) => ({ name: h.name, content: h.content })), plan)));
     }
     if (instruction.sources.length === 0) return entries;
-    const resolved = [...(localSources ?? (await this.resolveLocalSources(instruction)))];
+    const resolved = await this.resolveLocalSources(instruction);
     const localCount = resolved.length;
     const temps: string[] = [];
     try {

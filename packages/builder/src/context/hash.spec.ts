@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayerEntry } from '../layer/entry';
-import { FileHashMemo, hashEntries, hashFile, walkKey } from './hash';
+import { FileHashMemo, hashEntries, hashFile, WalkKey } from './hash';
 import { createIgnoreMatcher } from './ignore';
 import { resolveCopySources } from './sources';
 
@@ -125,9 +125,13 @@ describe('FileHashMemo', () => {
   });
 });
 
-describe('walkKey', () => {
-  const keyOf = async (root: string, context = ['ctx']) =>
-    walkKey(await resolveCopySources({ root }, ['src'], { ignore: createIgnoreMatcher([]) }), context);
+describe('WalkKey', () => {
+  const keyOf = async (root: string, context = ['ctx']) => {
+    const key = await WalkKey.start();
+    const sources = await resolveCopySources({ root }, ['src'], { ignore: createIgnoreMatcher([]), visit: (file, index) => key.file(file, index) });
+    expect(sources[0]!.contents).toBeUndefined();
+    return key.finish(sources, context);
+  };
 
   it('is stable for an untouched tree and changes with what decides the entries', async () => {
     const root = await mkdtemp(join(tmpdir(), 'tessera-walk-'));

@@ -3,7 +3,7 @@ import { createReadStream, statSync, type Stats } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import xxhash from 'xxhash-wasm';
 import type { LayerEntry } from '../layer/entry';
-import type { ResolvedSource } from './sources';
+import type { ContextFile, ResolvedSource } from './sources';
 
 type Hasher = ReturnType<Awaited<ReturnType<typeof xxhash>>['create64']>;
 
@@ -124,7 +124,7 @@ export class FileHashMemo {
     return hash;
   }
 
-  /** The result remembered for a walk key (see `walkKey`), if any. */
+  /** The result remembered for a walk key (see `WalkKey`), if any. */
   recallWalk(key: string): string | undefined {
     const hash = this.walks.get(key);
     if (hash !== undefined) {
@@ -199,6 +199,12 @@ class WalkInput {
     return this;
   }
 
+  number(value: number): this {
+    if (this.count + 1 > this.numbers.length) this.flushNumbers();
+    this.numbers[this.count++] = value;
+    return this;
+  }
+
   stat(stats: Stats): this {
     if (this.count + 9 > this.numbers.length) this.flushNumbers();
     const n = this.numbers;
@@ -235,20 +241,32 @@ class WalkInput {
 
 /**
  * A key for what a walk of COPY sources found: every path, type, link target and the stat fields that
- * stand for content (as in `FileHashMemo`), plus `context` (what else decides the entries: the
- * instruction, the workdir, the image below). Equal keys mean equal entries hashes, so
- * `FileHashMemo.recallWalk` can answer without planning or hashing. Host paths and inodes are in it:
- * the key is only ever compared on the machine that made it.
+ * stand for content (as in `FileHashMemo`), plus what else decides the entries (the instruction, the
+ * workdir, the image below). Equal keys mean equal entries hashes, so `FileHashMemo.recallWalk` can
+ * answer without planning or hashing. Files are fed while the walk runs (`file`, the `visit` option of
+ * `resolveCopySources`), so none is kept. Host paths and inodes are in it: the key is only ever compared
+ * on the machine that made it.
  */
-export async function walkKey(sources: readonly ResolvedSource[], context: readonly string[]): Promise<string> {
-  const input = new WalkInput(await createHasher(), await createHasher()).strings('tessera-walk-v1', String(context.length), ...context, String(sources.length));
-  for (const source of sources) {
-    input.strings(source.source, source.relativePath, source.absolutePath, source.type, source.linkTarget ?? '', source.parentsPath, source.wildcard ? 'wildcard' : '').stat(source.stats);
-    const contents = source.contents ?? [];
-    input.strings(String(contents.length));
-    for (const file of contents) input.strings(file.relativePath, file.type, file.linkTarget ?? '').stat(file.stats);
+export class WalkKey {
+  private constructor(private readonly input: WalkInput) {}
+
+  static async start(): Promise<WalkKey> {
+    return new WalkKey(new WalkInput(await createHasher(), await createHasher()));
   }
-  return input.digest();
+
+  /** One file below the directory source at `sourceIndex`, in walk order. */
+  file(file: ContextFile, sourceIndex: number): void {
+    // The tag tells a file record from the trailer, whose place is not known in advance.
+    this.input.strings('f', file.relativePath, file.type, file.linkTarget ?? '').number(sourceIndex).stat(file.stats);
+  }
+
+  finish(sources: readonly ResolvedSource[], context: readonly string[]): string {
+    this.input.strings('t', 'tessera-walk-v1', String(context.length), ...context, String(sources.length));
+    for (const source of sources) {
+      this.input.strings(source.source, source.relativePath, source.absolutePath, source.type, source.linkTarget ?? '', source.parentsPath, source.wildcard ? 'wildcard' : '').stat(source.stats);
+    }
+    return this.input.digest();
+  }
 }
 
 async function contentHashes(entries: LayerEntry[], memo?: FileHashMemo): Promise<(string | undefined)[]> {

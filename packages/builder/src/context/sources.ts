@@ -48,6 +48,11 @@ export interface ResolveCopySourcesOptions {
   excludes?: string[];
   /** Expand Go `filepath.Match` wildcards (`*`, `?`, `[...]`) per path segment, as Docker does. */
   allowWildcards?: boolean;
+  /**
+   * Passes each file below a directory source here, with the source's index in the result, instead of
+   * keeping `contents`: a walk that only looks at each file once holds none of them in memory.
+   */
+  visit?: (file: ContextFile, sourceIndex: number) => void;
 }
 
 function notFound(source: string): TesseraError {
@@ -120,10 +125,29 @@ function bitsOf(matcher: IgnoreMatcher, path: string): number | undefined {
   return bits;
 }
 
-function walkFrom(directory: string, contextPath: string, filters: WalkFilters): ContextFile[] {
-  const files: ContextFile[] = [];
-  walkDirectory({ directory, contextPath, sourcePath: '', ignoreBits: bitsOf(filters.ignore, contextPath), excludeBits: 0 }, filters, files);
-  return files;
+/**
+ * Where a walk's files go, in walk order. An excluded directory waits in `pending` and is passed on
+ * only before the first file found below it (re-included by an exception).
+ */
+class WalkSink {
+  readonly pending: ContextFile[] = [];
+  count = 0;
+
+  constructor(private readonly receive: (file: ContextFile) => void) {}
+
+  add(file: ContextFile): void {
+    for (const directory of this.pending) this.receive(directory);
+    this.count += this.pending.length + 1;
+    this.pending.length = 0;
+    this.receive(file);
+  }
+}
+
+/** Walks a directory source; each file goes to `receive`. Returns how many files it passed on. */
+function walkFrom(directory: string, contextPath: string, filters: WalkFilters, receive: (file: ContextFile) => void): number {
+  const sink = new WalkSink(receive);
+  walkDirectory({ directory, contextPath, sourcePath: '', ignoreBits: bitsOf(filters.ignore, contextPath), excludeBits: 0 }, filters, sink);
+  return sink.count;
 }
 
 /** Whether `path` is matched, by bits where the walk tracks them; an empty matcher matches nothing. */
@@ -133,12 +157,12 @@ function matchedBy(matcher: IgnoreMatcher, path: string, bits: number | undefine
 }
 
 /**
- * Lists a directory depth first in name order into `files`, parents before children. Excluded
- * directories are skipped unless an exception could re-include something below; such a directory is
- * listed only if something below it is. Synchronous calls on purpose: a context tree is many small
- * files, and a thread-pool round trip per lstat costs ten times the call.
+ * Walks a directory depth first in name order, parents before children. Excluded directories are
+ * skipped unless an exception could re-include something below; such a directory is passed on only
+ * if something below it is. Synchronous calls on purpose: a context tree is many small files, and a
+ * thread-pool round trip per lstat costs ten times the call.
  */
-function walkDirectory(at: WalkPosition, filters: WalkFilters, files: ContextFile[]): void {
+function walkDirectory(at: WalkPosition, filters: WalkFilters, sink: WalkSink): void {
   const { ignore, exclude } = filters;
   const names = readdirSync(at.directory).sort();
   const prefix = at.directory.endsWith(sep) ? at.directory : at.directory + sep;
@@ -152,21 +176,21 @@ function walkDirectory(at: WalkPosition, filters: WalkFilters, files: ContextFil
     const ignoreBits = ignore.patterns.length && at.ignoreBits !== undefined ? ignore.matchBits(inContext, at.ignoreBits) : at.ignoreBits;
     const excludeBits = exclude.patterns.length && at.excludeBits !== undefined ? exclude.matchBits(inSource, at.excludeBits) : at.excludeBits;
     const ignored = matchedBy(ignore, inContext, ignoreBits);
-    const excludedOnly = !ignored && matchedBy(exclude, inSource, excludeBits);
-    const excluded = ignored || excludedOnly;
+    const excluded = ignored || matchedBy(exclude, inSource, excludeBits);
     if (type === 'directory') {
       const mayDescend =
         !excluded ||
         ((!ignored || ignore.mightReincludeBelow(inContext)) && (!matchedBy(exclude, inSource, excludeBits) || exclude.mightReincludeBelow(inSource)));
       if (!mayDescend) continue;
-      const at2 = files.length;
-      files.push({ relativePath: inSource, absolutePath, type, stats });
-      walkDirectory({ directory: absolutePath, contextPath: inContext, sourcePath: inSource, ignoreBits, excludeBits }, filters, files);
-      // An excluded directory is listed only for what an exception re-includes below it.
-      if (excluded && files.length === at2 + 1) files.length = at2;
+      const directory: ContextFile = { relativePath: inSource, absolutePath, type, stats };
+      if (excluded) sink.pending.push(directory);
+      else sink.add(directory);
+      walkDirectory({ directory: absolutePath, contextPath: inContext, sourcePath: inSource, ignoreBits, excludeBits }, filters, sink);
+      // Nothing below was re-included: the excluded directory is not passed on.
+      if (excluded && sink.pending.at(-1) === directory) sink.pending.pop();
     } else if (!excluded) {
       const linkTarget = type === 'symlink' ? readlinkSync(absolutePath) : undefined;
-      files.push({ relativePath: inSource, absolutePath, type, stats, linkTarget });
+      sink.add({ relativePath: inSource, absolutePath, type, stats, linkTarget });
     }
   }
 }
@@ -209,6 +233,7 @@ async function resolveOne(
   relativePath: string,
   wildcard: boolean,
   filters: WalkFilters,
+  visit?: (file: ContextFile) => void,
 ): Promise<ResolvedSource | undefined> {
   const matchedPath = join(root, relativePath);
   // A parent directory that is a symlink must not lead out of the context.
@@ -254,9 +279,15 @@ async function resolveOne(
     wildcard,
   };
   if (type === 'directory') {
-    resolved.contents = walkFrom(absolutePath, contextPath, filters);
+    let found: number;
+    if (visit) found = walkFrom(absolutePath, contextPath, filters, visit);
+    else {
+      const contents: ContextFile[] = [];
+      found = walkFrom(absolutePath, contextPath, filters, (file) => contents.push(file));
+      resolved.contents = contents;
+    }
     const excludedItself = contextPath !== '.' && filters.ignore.matches(contextPath);
-    if (excludedItself && resolved.contents.length === 0) return undefined;
+    if (excludedItself && found === 0) return undefined;
   }
   return resolved;
 }
@@ -282,7 +313,8 @@ export async function resolveCopySources(
     const candidates = wildcard ? await expandWildcard(root, relativePath) : [relativePath];
     let found = 0;
     for (const candidate of candidates) {
-      const source = await resolveOne(root, written, candidate, wildcard, filters);
+      const index = resolved.length;
+      const source = await resolveOne(root, written, candidate, wildcard, filters, options.visit && ((file) => options.visit!(file, index)));
       if (source) {
         resolved.push(source);
         found++;
