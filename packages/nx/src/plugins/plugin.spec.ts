@@ -44,9 +44,18 @@ describe('createNodes', () => {
       ],
       dependsOn: ['^image', 'build', '^build'],
       cache: false,
-      syncGenerators: ['@tessera/nx:sync'],
       metadata: { description: 'Build the image from Dockerfile with Tessera', technologies: ['docker'] },
     });
+  });
+
+  it('registers the sync generator only where the Dockerfile has a module block to keep in sync', async () => {
+    write('apps/api/project.json', { name: 'api' });
+    write('apps/api/Dockerfile', 'FROM node:22\n# tessera:modules begin\n# tessera:modules end\n');
+    write('apps/job/project.json', { name: 'job' });
+    write('apps/job/Dockerfile', 'FROM node:22\nCOPY apps/job ./\n');
+    const results = await infer(['apps/api/Dockerfile', 'apps/job/Dockerfile']);
+    expect(results['apps/api/Dockerfile'].projects!['apps/api'].targets!.image.syncGenerators).toEqual(['@tessera/nx:sync']);
+    expect(results['apps/job/Dockerfile'].projects!['apps/job'].targets!.image).not.toHaveProperty('syncGenerators');
   });
 
   it('uses default inputs, the configured target name, and no build when the Dockerfile copies sources', async () => {

@@ -14,6 +14,7 @@ import {
   type ProjectImageConfig,
   type TesseraPluginOptions,
 } from './options';
+import { hasModuleBlock } from '../sync/module-block';
 import { IMAGE_EXECUTOR } from './project-config';
 
 export { createDependencies } from './dependencies';
@@ -154,7 +155,9 @@ function imageTarget(
     dependsOn,
     // Not cacheable: pushing an image is a side effect. Skipping unchanged images is the executor's job.
     cache: false,
-    syncGenerators: [SYNC_GENERATOR],
+    // Only a Dockerfile with a module block has anything to sync; without the daemon, Nx builds the
+    // project graph again (a process per plugin) to run a target's sync generators.
+    ...(dockerfileText !== undefined && hasModuleBlock(dockerfileText) ? { syncGenerators: [SYNC_GENERATOR] } : {}),
     metadata: {
       description:
         dockerfileText !== undefined

@@ -297,7 +297,7 @@ async function prepareLayered(
   const { session } = services;
   const baseDigest = await resolveBaseDigest(request, session, plan.base);
   const memo = await cache.contentHashes(request.projectName);
-  const layers = await concreteLayers(plan, services.graph, request.workspaceRoot, services.projectFiles, memo);
+  const layers = await concreteLayers(plan, services.graph, request.workspaceRoot, services.projectFiles, { memo, shared: session.treeHashes });
   await memo.save();
   const config = layeredConfig(plan, request.config);
   const mtime = sourceDateEpoch();

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,6 +52,24 @@ describe('image executor', () => {
     const request = resolveImageRequest({ registry: 'reg.local' }, context());
     expect(request).toMatchObject({ projectName: 'api', repository: 'reg.local/api', tags: ['1.4.0', 'api-abc123'], inputsHash: 'abc123' });
     expect(request.plan?.closure).toEqual(['shared', 'api']);
+  });
+
+  it('renders commit and branch tags from the git checkout', () => {
+    write('apps/api/package.json', '{"version":"1.4.0"}');
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: workspace, encoding: 'utf8' }).trim();
+    git('init', '-q', '-b', 'feature/tags');
+    git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '--allow-empty', '-m', 'x');
+    // A CI's branch variables would take precedence over git's answer.
+    const saved = [process.env.GITHUB_HEAD_REF, process.env.GITHUB_REF_NAME];
+    process.env.GITHUB_HEAD_REF = process.env.GITHUB_REF_NAME = '';
+    try {
+      const request = resolveImageRequest({ registry: 'reg.local', tags: ['{shortCommitSha}', '{branch}'] }, context());
+      expect(request.tags).toEqual([git('rev-parse', 'HEAD').slice(0, 7), 'feature-tags']);
+    } finally {
+      [process.env.GITHUB_HEAD_REF, process.env.GITHUB_REF_NAME] = saved;
+      if (saved[0] === undefined) delete process.env.GITHUB_HEAD_REF;
+      if (saved[1] === undefined) delete process.env.GITHUB_REF_NAME;
+    }
   });
 
   it('refuses a stale module block and tells to run nx sync', () => {

@@ -85,8 +85,11 @@ export function resolveImageRequest(options: ImageExecutorOptions, context: Exec
   const config = readProjectImageConfig(node.data);
   const repository = options.repository ?? imageRepository(projectName, config, options.registry);
   const inputsHash = taskHash(context);
-  const values: TagValues = { projectName, ...projectManifestVersion(join(context.root, node.data.root)), ...gitValues(context.root), inputsHash };
-  const tags = (options.tags ?? config?.tags ?? ['latest']).map((template) => renderTag(template, values));
+  const templates = options.tags ?? config?.tags ?? ['latest'];
+  // Two git processes per image add up in a batch: ask git only when a tag needs it.
+  const usesGit = templates.some((template) => /\{(commitSha|shortCommitSha|branch)\}/.test(template));
+  const values: TagValues = { projectName, ...projectManifestVersion(join(context.root, node.data.root)), ...(usesGit ? gitValues(context.root) : {}), inputsHash };
+  const tags = templates.map((template) => renderTag(template, values));
   const base: ProjectImageRequest = {
     projectName,
     workspaceRoot: context.root,
@@ -149,8 +152,19 @@ function projectManifestVersion(projectDir: string): { version?: string } {
   return version ? { version } : {};
 }
 
-/** Commit and branch, when the workspace is a git checkout; tags that need them fail otherwise. */
+const gitValuesByRoot = new Map<string, Pick<TagValues, 'commitSha' | 'branch'>>();
+
+/** Commit and branch, when the workspace is a git checkout; tags that need them fail otherwise. Asked once per batch. */
 function gitValues(cwd: string): Pick<TagValues, 'commitSha' | 'branch'> {
+  let values = gitValuesByRoot.get(cwd);
+  if (!values) {
+    values = readGitValues(cwd);
+    gitValuesByRoot.set(cwd, values);
+  }
+  return values;
+}
+
+function readGitValues(cwd: string): Pick<TagValues, 'commitSha' | 'branch'> {
   const git = (...args: string[]) => {
     try {
       return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();

@@ -97,6 +97,27 @@ describe('concreteLayers, Python', () => {
     expect(thirdParty.files).toEqual([{ hostPath: join(root, 'apps/job/site-packages'), imagePath: '/app/apps/job/site-packages' }]);
   });
 
+  it('walks a tree once per run when several images take a layer from it', async () => {
+    const graph = testGraph(
+      {
+        job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'third_party/site-packages' } } },
+        batch: { root: 'apps/batch', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'third_party/site-packages' } } },
+      },
+      {},
+    );
+    write({ 'third_party/site-packages/six.py': 'six', 'apps/job/main.py': 'print(1)', 'apps/batch/main.py': 'print(2)' });
+    const files = { job: [{ file: 'apps/job/main.py', hash: 'h' }], batch: [{ file: 'apps/batch/main.py', hash: 'h' }] };
+    const shared = new Map<string, Promise<string>>();
+    const [forJob] = await concreteLayers(planLayers(graph, 'job'), graph, root, files, { shared });
+    expect(shared.size).toBe(1);
+    // A change after the run's first look is not seen by the same run (one snapshot), but is by the next.
+    write({ 'third_party/site-packages/six.py': 'seven' });
+    const [forBatch] = await concreteLayers(planLayers(graph, 'batch'), graph, root, files, { shared });
+    expect(forBatch.hash).toBe(forJob.hash);
+    const [nextRun] = await concreteLayers(planLayers(graph, 'batch'), graph, root, files, { shared: new Map() });
+    expect(nextRun.hash).not.toBe(forJob.hash);
+  });
+
   it('hashes third-party files through the stat memo: unchanged files are not read, rewritten ones are', async () => {
     const graph = testGraph(
       { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
@@ -107,16 +128,24 @@ describe('concreteLayers, Python', () => {
     const memoFile = join(root, 'memo.json');
     const thirdPartyHash = async () => {
       const memo = await FileHashMemo.load(memoFile);
-      const [layer] = await concreteLayers(planLayers(graph, 'job'), graph, root, files, memo);
+      const [layer] = await concreteLayers(planLayers(graph, 'job'), graph, root, files, { memo });
       await memo.save();
       return layer.hash;
     };
     const plain = (await concreteLayers(planLayers(graph, 'job'), graph, root, files))[0].hash;
     expect(await thirdPartyHash()).toBe(plain);
-    // The memo is what answers for an unchanged file: a different remembered hash shows in the layer hash.
+    // An unchanged tree is answered whole from its remembered walk: a planted result shows.
+    const walksFile = join(root, 'memo.walks.json');
+    const walks = JSON.parse(readFileSync(walksFile, 'utf8')) as Record<string, string>;
+    expect(Object.values(walks)).toContain(plain);
+    writeFileSync(walksFile, JSON.stringify(Object.fromEntries(Object.keys(walks).map((key) => [key, 'planted-tree']))));
+    expect(await thirdPartyHash()).toBe('planted-tree');
+    rmSync(walksFile);
+    // Without it, the per-file memo answers for an unchanged file: a different remembered hash shows in the layer hash.
     const stored = JSON.parse(readFileSync(memoFile, 'utf8')) as Record<string, string>;
     writeFileSync(memoFile, JSON.stringify(Object.fromEntries(Object.entries(stored).map(([path, value]) => [path, `${value.split(' ')[0]} 0123456789abcdef`]))));
     expect(await thirdPartyHash()).not.toBe(plain);
+    rmSync(walksFile);
     // A rewritten file has a new stat (ctime at least), so it is read and hashed again.
     write({ 'apps/job/site-packages/six.py': 'six' });
     expect(await thirdPartyHash()).toBe(plain);

@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { FileData, ProjectGraph } from '@nx/devkit';
-import { hashFile, type FileHashMemo, type LayerEntry, type LayerFileSource } from '@tessera/builder';
+import { hashFile, WalkKey, type FileHashMemo, type LayerEntry, type LayerFileSource } from '@tessera/builder';
 import { splitPublishOutput, type LayerPlan, type PlannedLayer, type PublishOutputSplit } from '../../planning/layers';
 import { hashParts } from './input-hash';
 
@@ -27,17 +27,23 @@ const HASH_CONCURRENCY = 4;
  * (which already leaves out ignored files and nested projects) and hash them with Nx's file hashes;
  * build outputs, root files and third-party packages are hashed with xxhash over the files.
  */
+/** How layer files are hashed: through a stat memo, and with the hashes a run already has (`BuildSession.treeHashes`). */
+export interface TreeHashing {
+  memo?: FileHashMemo;
+  shared?: Map<string, Promise<string>>;
+}
+
 export async function concreteLayers(
   plan: LayerPlan,
   graph: ProjectGraph,
   workspaceRoot: string,
   projectFiles: ProjectFiles | undefined,
-  memo?: FileHashMemo,
+  hashing: TreeHashing = {},
 ): Promise<ConcreteLayer[]> {
   const layers: ConcreteLayer[] = [];
   // Listed once: every .NET layer takes its share of the same publish output.
   const publishSplit = plan.dotnet ? readPublishSplit(plan, workspaceRoot) : undefined;
-  for (const planned of plan.layers) layers.push(await concreteLayer(planned, plan, graph, workspaceRoot, projectFiles, publishSplit, memo));
+  for (const planned of plan.layers) layers.push(await concreteLayer(planned, plan, graph, workspaceRoot, projectFiles, publishSplit, hashing));
   return layers;
 }
 
@@ -48,7 +54,7 @@ async function concreteLayer(
   workspaceRoot: string,
   projectFiles: ProjectFiles | undefined,
   publishSplit: PublishOutputSplit | undefined,
-  memo: FileHashMemo | undefined,
+  hashing: TreeHashing,
 ): Promise<ConcreteLayer> {
   switch (planned.kind) {
     case 'module':
@@ -59,7 +65,7 @@ async function concreteLayer(
         if (!files.some((file) => file === `${planned.assembly}.dll` || file === `${planned.assembly}.exe`)) {
           throw new Error(`${description}: ${planned.sourcePath} has no ${planned.assembly}.dll (publish the app first, or check <AssemblyName>).`);
         }
-        return publishedFilesLayer(description, 'assembly', files, planned.sourcePath, planned.destination, workspaceRoot, memo);
+        return publishedFilesLayer(description, 'assembly', files, planned.sourcePath, planned.destination, workspaceRoot, hashing);
       }
       const description = `${planned.kind} ${planned.project} (${planned.sourcePath})`;
       const nxFiles = planned.content === 'sources' ? projectFiles?.[planned.project] : undefined;
@@ -75,7 +81,7 @@ async function concreteLayer(
         throw new Error(`${description}: ${planned.sourcePath} does not exist${hint}.`);
       }
       const source = { hostPath: hostDir, imagePath: planned.destination };
-      return { description, files: [source], extraEntries: [], hash: await hashTrees([source], 'tree', memo) };
+      return { description, files: [source], extraEntries: [], hash: await hashTrees([source], 'tree', hashing) };
     }
     case 'root-files': {
       const sources = planned.files
@@ -87,7 +93,7 @@ async function concreteLayer(
         description: `root files (${planned.files.join(', ')})`,
         files: sources,
         extraEntries: links,
-        hash: hashParts(['layer-v1', 'root', await hashTrees(sources, 'root', memo), ...linkParts]),
+        hash: hashParts(['layer-v1', 'root', await hashTrees(sources, 'root', hashing), ...linkParts]),
       };
     }
     case 'third-party': {
@@ -100,12 +106,12 @@ async function concreteLayer(
         return { description: `third-party npm packages (${planned.packages.length})`, files: sources, extraEntries: [], hash: hashParts(['layer-v1', 'npm', plan.workdir, ...parts]) };
       }
       if (planned.runtime === 'dotnet' && publishSplit) {
-        return publishedFilesLayer(`third-party nuget (${planned.sourcePath})`, 'nuget', publishSplit.thirdParty, planned.sourcePath, planned.destination, workspaceRoot, memo);
+        return publishedFilesLayer(`third-party nuget (${planned.sourcePath})`, 'nuget', publishSplit.thirdParty, planned.sourcePath, planned.destination, workspaceRoot, hashing);
       }
       const hostDir = join(workspaceRoot, planned.sourcePath);
       if (!existsSync(hostDir)) throw new Error(`third-party layer: ${planned.sourcePath} does not exist.`);
       const source = { hostPath: hostDir, imagePath: planned.destination };
-      return { description: `third-party ${planned.runtime} (${planned.sourcePath})`, files: [source], extraEntries: [], hash: await hashTrees([source], planned.runtime, memo) };
+      return { description: `third-party ${planned.runtime} (${planned.sourcePath})`, files: [source], extraEntries: [], hash: await hashTrees([source], planned.runtime, hashing) };
     }
   }
 }
@@ -137,10 +143,10 @@ async function publishedFilesLayer(
   sourcePath: string,
   destination: string,
   workspaceRoot: string,
-  memo: FileHashMemo | undefined,
+  hashing: TreeHashing,
 ): Promise<ConcreteLayer> {
   const sources = files.map((file) => ({ hostPath: join(workspaceRoot, sourcePath, file), imagePath: posix.join(destination, file) }));
-  return { description, files: sources, extraEntries: [], hash: await hashTrees(sources, label, memo) };
+  return { description, files: sources, extraEntries: [], hash: await hashTrees(sources, label, hashing) };
 }
 
 /**
@@ -179,9 +185,21 @@ function modeBits(path: string): string {
 
 /**
  * xxhash of every file below the sources (paths, exec bits, link targets, contents), in a fixed order.
- * With a memo, a file whose stat is unchanged since it was last hashed is not read again.
+ * With a memo, a file whose stat is unchanged since it was last hashed is not read again, and a tree
+ * whose every stat is unchanged has the hash it had then, with no per-file lookups.
  */
-async function hashTrees(sources: readonly LayerFileSource[], label: string, memo: FileHashMemo | undefined): Promise<string> {
+async function hashTrees(sources: readonly LayerFileSource[], label: string, hashing: TreeHashing): Promise<string> {
+  if (!hashing.shared) return hashTreesNow(sources, label, hashing.memo);
+  const key = JSON.stringify([label, sources.map((source) => [source.hostPath, source.imagePath])]);
+  let hash = hashing.shared.get(key);
+  if (!hash) {
+    hash = hashTreesNow(sources, label, hashing.memo);
+    hashing.shared.set(key, hash);
+  }
+  return hash;
+}
+
+async function hashTreesNow(sources: readonly LayerFileSource[], label: string, memo: FileHashMemo | undefined): Promise<string> {
   const items: Array<{ imagePath: string; hostPath: string; kind: 'file' | 'dir' | 'link' | 'x'; stats: Stats }> = [];
   const walk = (hostPath: string, imagePath: string) => {
     const stats = lstatSync(hostPath);
@@ -195,6 +213,17 @@ async function hashTrees(sources: readonly LayerFileSource[], label: string, mem
     }
   };
   for (const source of sources) walk(source.hostPath, source.imagePath);
+  let walkKey: string | undefined;
+  if (memo) {
+    const key = await WalkKey.start();
+    for (const item of items) {
+      const type = item.kind === 'dir' ? 'directory' : item.kind === 'link' ? 'symlink' : 'file';
+      key.file({ relativePath: item.imagePath, absolutePath: item.hostPath, type, stats: item.stats }, 0);
+    }
+    walkKey = key.finish([], ['tessera-nx-layer-tree', label, ...sources.map((source) => `${source.hostPath}\0${source.imagePath}`)]);
+    const remembered = memo.recallWalk(walkKey);
+    if (remembered) return remembered;
+  }
   const hashes: string[] = new Array(items.length).fill('');
   let next = 0;
   const worker = async () => {
@@ -206,5 +235,7 @@ async function hashTrees(sources: readonly LayerFileSource[], label: string, mem
     }
   };
   await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));
-  return hashParts(['layer-v1', label, ...items.flatMap((item, index) => [item.imagePath, item.kind, hashes[index]])]);
+  const hash = hashParts(['layer-v1', label, ...items.flatMap((item, index) => [item.imagePath, item.kind, hashes[index]])]);
+  if (walkKey) memo!.rememberWalk(walkKey, hash);
+  return hash;
 }

@@ -29,12 +29,18 @@ export interface UploadStats {
 
 /**
  * What the images of one run share: one registry client (connections, tokens), base lookups,
- * the digests of images built so far (a later image can build FROM them), and blob uploads, so a
- * blob new to the registry is uploaded once and mounted into every other repository.
+ * the digests of images built so far (a later image can build FROM them), blob uploads, so a
+ * blob new to the registry is uploaded once and mounted into every other repository, and the hashes
+ * of file trees several images take a layer from.
  */
 export class BuildSession {
   readonly client: RegistryClient;
   readonly platform: Platform;
+  /**
+   * Layer tree hashes of this run by what they cover (label, host and image paths): three images with
+   * the same site-packages walk it once. A run is one snapshot of the workspace, as Nx hashes it once.
+   */
+  readonly treeHashes = new Map<string, Promise<string>>();
   private readonly baseDigests = new Map<string, Promise<string>>();
   private readonly bases = new Map<string, Promise<BaseImage>>();
   /** Repository (`registry/repo`) → digest, for images built in this run. */

@@ -1,4 +1,4 @@
-import { createProjectGraphAsync, readNxJson, type ProjectGraph, type Tree } from '@nx/devkit';
+import { createProjectGraphAsync, readCachedProjectGraph, readNxJson, type ProjectGraph, type Tree } from '@nx/devkit';
 import type { SyncGeneratorResult } from 'nx/src/utils/sync-generators';
 import { dockerfilePath } from '../../plugins/dependencies';
 import { readProjectImageConfig } from '../../plugins/project-config';
@@ -24,9 +24,21 @@ export function syncModuleBlocks(tree: Tree, graph: ProjectGraph): string[] {
   return changed;
 }
 
+/**
+ * Nx builds the project graph right before it runs sync generators, and caches it: reading that cache
+ * saves building it a second time (without the daemon, a process per plugin). With no cache yet, build it.
+ */
+async function currentProjectGraph(): Promise<ProjectGraph> {
+  try {
+    return readCachedProjectGraph();
+  } catch {
+    return createProjectGraphAsync();
+  }
+}
+
 /** `@tessera/nx:sync`: keeps each Dockerfile's module block equal to its project's module closure. */
 export default async function syncGenerator(tree: Tree): Promise<SyncGeneratorResult> {
-  const graph = await createProjectGraphAsync();
+  const graph = await currentProjectGraph();
   const changed = syncModuleBlocks(tree, graph);
   if (changed.length === 0) return;
   return {
