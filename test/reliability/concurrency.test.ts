@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -7,6 +7,7 @@ import { ensureCliBuilt, incompleteTags, startTessera, tessera, writeRandomFile 
 
 const registry = inject('registryHost');
 const BUILDS = 8;
+const COMMON_MTIME = new Date('2026-01-01T00:00:00Z');
 
 let tmp: string;
 
@@ -27,8 +28,10 @@ describe(`${BUILDS} builds at once sharing one --cache-dir and one --cache-repo`
     const contexts: string[] = [];
     for (let i = 0; i < BUILDS; i++) {
       const context = await mkdtemp(join(tmp, `ctx-${i}-`));
-      // The same common file (one shared layer digest) and a file of each build's own.
+      // The same common file (one shared layer digest) and a file of each build's own. The copies get
+      // one mtime: layers keep file mtimes, and copies made across a second boundary would differ.
       await copyFile(common, join(context, 'common.bin'));
+      await utimes(join(context, 'common.bin'), COMMON_MTIME, COMMON_MTIME);
       await writeFile(join(context, 'own.txt'), `build ${i}\n`);
       await writeFile(
         join(context, 'Dockerfile'),
