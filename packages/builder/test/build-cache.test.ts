@@ -1,11 +1,12 @@
 import { mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistryProxy } from '../../../tools/faults/proxy';
 import { pushBusyboxBase, runCommand, skopeoInspect } from '../../../tools/images/index';
 import { startRegistry, type RunningRegistry } from '../../../tools/registry/registry';
-import { buildImage, defaultBuildOptions, verifyCacheDir, type BuildOptions } from '../src/index';
+import { buildImage, defaultBuildOptions, LISTED_TREE_MIN_SUBDIRECTORIES, verifyCacheDir, type BuildOptions } from '../src/index';
 import { writeContext } from './cli-helpers';
 
 let registry: RunningRegistry;
@@ -242,6 +243,49 @@ describe('layer cache in a directory', () => {
     const bundle = join(work, 'walk-bundle');
     await runCommand('umoci', ['unpack', '--rootless', '--image', `${layout}:latest`, bundle]);
     expect(await readFile(join(bundle, 'rootfs/src/a.txt'), 'utf8')).toBe('AAA\n');
+  });
+
+  it('answers a big directory COPY from its find listing, honours `**/name` ignores there, and without find walks it', async () => {
+    const cacheDir = join(work, 'listing-cache');
+    const files: Record<string, string> = { Dockerfile: 'FROM scratch\nCOPY deps/ /deps/\n', '.dockerignore': '**/Dockerfile.*\n' };
+    for (let i = 0; i < LISTED_TREE_MIN_SUBDIRECTORIES + 2; i++) files[`deps/pkg${i}/index.js`] = `module.exports = ${i};\n`;
+    files['deps/pkg0/Dockerfile.dev'] = 'FROM a\n';
+    const dir = await writeContext(work, files);
+    const layout = join(work, 'listing-layout');
+    const options = { noPush: true, cacheDir, buildArgs: {}, ociLayoutPath: layout };
+    const first = await cachedBuild(dir, options);
+    expect(first.misses).toEqual([2]);
+    expect((await cachedBuild(dir, options)).hits).toEqual([2]);
+    // An ignored file below changes: the listing leaves it out, so the layer still hits.
+    await writeFile(join(dir, 'deps/pkg0/Dockerfile.dev'), 'FROM b\n');
+    expect((await cachedBuild(dir, options)).hits).toEqual([2]);
+
+    const file = join(dir, 'deps/pkg7/index.js');
+    const { atime, mtime } = await stat(file);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await writeFile(file, 'module.exports = 70;\n');
+    await utimes(file, atime, mtime);
+    const changed = await cachedBuild(dir, options);
+    expect(changed.misses).toEqual([2]);
+    const bundle = join(work, 'listing-bundle');
+    await runCommand('umoci', ['unpack', '--rootless', '--image', `${layout}:latest`, bundle]);
+    expect(await readFile(join(bundle, 'rootfs/deps/pkg7/index.js'), 'utf8')).toBe('module.exports = 70;\n');
+    expect(existsSync(join(bundle, 'rootfs/deps/pkg0/Dockerfile.dev'))).toBe(false);
+
+    // Without find on the PATH the tree is walked in Node: the same answers, by another walk key (a
+    // new one in the memo shows the builds above took the listing).
+    const walkKeys = async () => Object.keys(JSON.parse(await readFile(join(cacheDir, 'content-hashes.walks.json'), 'utf8'))).length;
+    const keysBefore = await walkKeys();
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      expect((await cachedBuild(dir, options)).misses).toEqual([]);
+      expect(await walkKeys()).toBe(keysBefore + 1);
+      await writeFile(file, 'module.exports = 71;\n');
+      expect((await cachedBuild(dir, options)).misses).toEqual([2]);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('keeps unpacked base trees by chain ID, so a later RUN copies the base instead of extracting it', async () => {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
@@ -20,7 +20,8 @@ import {
   type Platform,
 } from '@tessera/oci';
 import { cachingImageSource, DirectoryLayerCache, RegistryLayerCache, TieredLayerCache, type LayerCache } from '../cache/index';
-import { createIgnoreMatcher, FileHashMemo, loadIgnorePatterns, openBuildContext } from '../context/index';
+import { createIgnoreMatcher, FileHashMemo, isInside, loadIgnorePatterns, openBuildContext, TreeListings } from '../context/index';
+import { cleanPath, hasGlobMeta } from '../context/glob';
 import { expandWord, parseDockerfile, type Dockerfile, type Stage } from '../dockerfile/index';
 import { resolveBaseImage, scratchImage, type BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
@@ -63,6 +64,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const target = findTarget(dockerfile, options.target);
     const needed = stagesToBuild(dockerfile, target, globalArgs, options.skipUnusedStages);
 
+    const hashMemo = options.cache && options.cacheDir ? await FileHashMemo.load(join(options.cacheDir, 'content-hashes.json')) : undefined;
+    // Walk keys only pay off with the memo that remembers them; big COPY sources start listing now.
+    const treeListings = hashMemo ? new TreeListings(ignore) : undefined;
+    if (treeListings) prefetchTreeListings(treeListings, [...needed, target], context.root);
+
     const results = new Map<number, Promise<StageResult>>();
     const baseCache = new Map<string, Promise<BaseImage>>();
     // --cache-dir keeps base blobs too (Kaniko's warmer), so a second build downloads no base layer.
@@ -94,7 +100,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       globalArgs,
       timings: time,
       layerCache: layerCacheFor(options, client),
-      hashMemo: options.cache && options.cacheDir ? await FileHashMemo.load(join(options.cacheDir, 'content-hashes.json')) : undefined,
+      hashMemo,
+      treeListings,
       materialise: async (name, layers) => {
         const rootfs = await Rootfs.materialise(join(workDir, name), layers, { onWarning: (m) => options.log(`warning: ${m}`), cache: rootfsCache });
         if (rootfsCache) options.log(`rootfs: ${rootfs.restoredFromCache} of ${layers.length} layers copied from the unpack cache, the rest extracted`);
@@ -348,6 +355,31 @@ function warnSecretLookingArgs(options: BuildOptions): void {
   for (const name of Object.keys(options.buildArgs)) {
     if (SECRET_LOOKING.test(name)) {
       options.log(`warning: build arg ${name} looks like a secret; build args can be read from the image. Use --secret id=${name.toLowerCase()},env=${name} and RUN --mount=type=secret instead`);
+    }
+  }
+}
+
+/**
+ * Starts find listings of the big directories that context COPYs of these stages name literally (no
+ * variables, no wildcards), so they run on the other core while the build resolves bases and reaches
+ * the COPY. Anything unusual is left to the COPY itself.
+ */
+function prefetchTreeListings(listings: TreeListings, stages: readonly Stage[], contextRoot: string): void {
+  const seen = new Set<string>();
+  for (const stage of stages) {
+    for (const instruction of stage.instructions) {
+      if (instruction.kind !== 'COPY' || instruction.from) continue;
+      for (const source of instruction.sources) {
+        const relativePath = cleanPath(source.replace(/^\/+/, '') || '.');
+        if (source.includes('$') || hasGlobMeta(relativePath) || relativePath === '..' || relativePath.startsWith('../') || seen.has(relativePath)) continue;
+        seen.add(relativePath);
+        const directory = join(contextRoot, relativePath);
+        // Only a real directory inside the context: the COPY would refuse a path that leaves it.
+        Promise.all([lstat(directory), realpath(directory)]).then(
+          ([stats, real]) => real === directory && isInside(contextRoot, real) && listings.prefetch(directory, relativePath, stats),
+          () => undefined,
+        );
+      }
     }
   }
 }

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { chmod as setMode, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, posix } from 'node:path';
@@ -6,7 +7,9 @@ import {
   createIgnoreMatcher,
   detectArchive,
   fetchRemote,
+  findPrunes,
   hashEntries,
+  isListedTree,
   isRemoteSource,
   planCopy,
   planHeredocCopy,
@@ -16,6 +19,7 @@ import {
   type FileHashMemo,
   type IgnoreMatcher,
   type ResolvedSource,
+  type TreeListings,
   type ResolveCopySourcesOptions,
 } from '../context/index';
 import { expandInstruction, parseInstructionLine, type AddInstruction, type CopyInstruction, type Instruction, type Stage } from '../dockerfile/index';
@@ -63,6 +67,8 @@ export interface StageServices {
   layerCache?: LayerCache;
   /** Content hashes of context files remembered between builds (with `--cache-dir`). */
   hashMemo?: FileHashMemo;
+  /** Find listings of big context directories, some started before their COPY (`prefetchTreeListings`). */
+  treeListings?: TreeListings;
 }
 
 const log = (services: StageServices, line: string) => services.options.log(line);
@@ -517,11 +523,7 @@ export class StageBuilder {
       const entries = await this.copyEntries(instruction);
       return { hash: await hashEntries(entries, { memo }), entries };
     }
-    // A walk that keeps no file: on a hit that is all the work; on a miss the sources are listed again.
-    const walk = await WalkKey.start();
-    const resolved = await this.resolveLocalSources(instruction, (file, index) => walk.file(file, index));
-    // The chain key stands for the image below, which decides the parent directories COPY creates.
-    const key = walk.finish(resolved, [this.chainKey, instructionKeyText(instruction), this.config.workdir]);
+    const key = (await this.walkKey(instruction, true)) ?? (await this.walkKey(instruction, false))!;
     const remembered = memo.recallWalk(key);
     if (remembered) return { hash: remembered };
     const entries = await this.copyEntries(instruction);
@@ -531,16 +533,41 @@ export class StageBuilder {
   }
 
   /**
-   * A COPY/ADD's sources in the context or, with `--from`, in a stage or image; remote ADD sources are
-   * left out. With `visit`, directory contents go there instead of into `contents`.
+   * The walk key of a context COPY (see `WalkKey`), from a walk that keeps no file. With `listTrees`, big
+   * directories come from find listings instead; `undefined` when one could not be had.
    */
-  private async resolveLocalSources(instruction: CopyInstruction | AddInstruction, visit?: ResolveCopySourcesOptions['visit']): Promise<ResolvedSource[]> {
+  private async walkKey(instruction: CopyInstruction, listTrees: boolean): Promise<string | undefined> {
+    const listings = listTrees ? this.services.treeListings : undefined;
+    if (listTrees && !listings) return undefined;
+    const walk = await WalkKey.start();
+    const listed = listings && ((_: string, stats: Stats, contextPath: string) => isListedTree(stats) && findPrunes(this.services.ignore, contextPath) !== undefined);
+    const resolved = await this.resolveLocalSources(instruction, (file, index) => walk.file(file, index), listed);
+    for (const [index, source] of resolved.entries()) {
+      if (!source.contentsSkipped) continue;
+      const digest = await listings!.digest(source.absolutePath, source.contentsSkipped.contextPath);
+      if (digest === undefined) return undefined;
+      walk.listedTree(index, digest);
+    }
+    // The chain key stands for the image below, which decides the parent directories COPY creates.
+    return walk.finish(resolved, [this.chainKey, instructionKeyText(instruction), this.config.workdir]);
+  }
+
+  /**
+   * A COPY/ADD's sources in the context or, with `--from`, in a stage or image; remote ADD sources are
+   * left out. With `visit`, directory contents go there instead of into `contents`, except where
+   * `skipContents` says they are taken another way.
+   */
+  private async resolveLocalSources(
+    instruction: CopyInstruction | AddInstruction,
+    visit?: ResolveCopySourcesOptions['visit'],
+    skipContents?: ResolveCopySourcesOptions['skipContents'],
+  ): Promise<ResolvedSource[]> {
     const localSources = instruction.sources.filter((s) => instruction.kind !== 'ADD' || !isRemoteSource(s));
     if (localSources.length === 0) return [];
     const from = instruction.kind === 'COPY' ? instruction.from : undefined;
     const root = from ? await this.fromRoot(from) : this.services.contextRoot;
     const ignore = from ? createIgnoreMatcher([]) : this.services.ignore;
-    return resolveCopySources({ root }, localSources, { ignore, excludes: instruction.excludes, allowWildcards: true, visit });
+    return resolveCopySources({ root }, localSources, { ignore, excludes: instruction.excludes, allowWildcards: true, visit, skipContents });
   }
 
   /** The entries a COPY/ADD places; `workdir` is the one in effect at the instruction (it may run later). */

@@ -9,12 +9,14 @@ type Hasher = ReturnType<Awaited<ReturnType<typeof xxhash>>['create64']>;
 
 let api: ReturnType<typeof xxhash> | undefined;
 
-function createHasher(): Promise<Hasher> {
+/** A streaming xxh64 hasher (xxhash-wasm, loaded once). */
+export function createHasher(): Promise<Hasher> {
   api ??= xxhash();
   return api.then((loaded) => loaded.create64());
 }
 
-const toHex = (value: bigint) => value.toString(16).padStart(16, '0');
+/** An xxh64 digest as 16 hex digits. */
+export const toHex = (value: bigint) => value.toString(16).padStart(16, '0');
 
 /** xxh64 of a file's content, streamed; 16 hex digits. */
 export async function hashFile(path: string): Promise<string> {
@@ -258,6 +260,11 @@ export class WalkKey {
   file(file: ContextFile, sourceIndex: number): void {
     // The tag tells a file record from the trailer, whose place is not known in advance.
     this.input.strings('f', file.relativePath, file.type, file.linkTarget ?? '').number(sourceIndex).stat(file.stats);
+  }
+
+  /** A directory source at `sourceIndex` whose contents find listed (`listedTreeDigest`), instead of its files. */
+  listedTree(sourceIndex: number, digest: string): void {
+    this.input.strings('l', digest).number(sourceIndex);
   }
 
   finish(sources: readonly ResolvedSource[], context: readonly string[]): string {

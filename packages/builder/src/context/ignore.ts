@@ -22,6 +22,8 @@ export interface IgnoreMatcher {
    * so a walk must still descend into it. Conservative: may say yes when nothing is re-included.
    */
   mightReincludeBelow(dir: string): boolean;
+  /** The patterns that might match something below the directory `dir` (conservative: may name more). */
+  patternsBelow(dir: string): IgnorePattern[];
   /**
    * For walks, which visit parents before children: one bit per pattern, set when the pattern matches
    * `path` or a parent (`parentBits` is the parent directory's result, 0 at the top). Each pattern then
@@ -150,9 +152,11 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
     return matched;
   };
 
-  const mightReincludeBelow = (dir: string): boolean => {
-    const dirSegments = cleanPath(dir).split('/');
-    return exceptions.some(({ pattern }) => {
+  const patternsBelow = (dir: string): IgnorePattern[] => {
+    const clean = cleanPath(dir);
+    if (clean === '.') return compiled;
+    const dirSegments = clean.split('/');
+    return compiled.filter(({ pattern }) => {
       const segments = pattern.split('/');
       for (let i = 0; i < dirSegments.length; i++) {
         const segment = segments[i];
@@ -162,6 +166,7 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
       return segments.length > dirSegments.length;
     });
   };
+  const mightReincludeBelow = (dir: string): boolean => exceptions.length > 0 && patternsBelow(dir).some((p) => p.exclusion);
 
   const trackable = compiled.length <= MAX_BIT_PATTERNS;
   const matchBits = (path: string, parentBits: number): number | undefined => {
@@ -176,7 +181,7 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
     return matched;
   };
 
-  return { patterns: compiled, matches, mightReincludeBelow, matchBits, matchesByBits };
+  return { patterns: compiled, matches, mightReincludeBelow, patternsBelow, matchBits, matchesByBits };
 }
 
 /** Parses `.dockerignore` text: `#` comment lines, blank lines skipped, a UTF-8 BOM dropped. */

@@ -5,3 +5,4 @@ export * from './plan';
 export * from './users';
 export * from './add';
 export * from './hash';
+export * from './listing';

@@ -39,6 +39,8 @@ export interface ResolvedSource {
   wildcard: boolean;
   /** For directories: the contents to copy, parents before children, filtered by `.dockerignore` and `--exclude`. */
   contents?: ContextFile[];
+  /** Set when the `skipContents` option left the directory's contents to the caller: where the directory is in the context. */
+  contentsSkipped?: { contextPath: string };
 }
 
 export interface ResolveCopySourcesOptions {
@@ -53,6 +55,13 @@ export interface ResolveCopySourcesOptions {
    * keeping `contents`: a walk that only looks at each file once holds none of them in memory.
    */
   visit?: (file: ContextFile, sourceIndex: number) => void;
+  /**
+   * With `visit`: directory sources this says yes to are neither walked nor listed (`contentsSkipped`),
+   * for a caller that takes their contents another way. Not asked for a directory `.dockerignore`
+   * excludes, which is walked for what exceptions re-include. `contextPath` is where the directory is
+   * in the context (a followed symlink's target).
+   */
+  skipContents?: (directory: string, stats: Stats, contextPath: string) => boolean;
 }
 
 function notFound(source: string): TesseraError {
@@ -234,6 +243,7 @@ async function resolveOne(
   wildcard: boolean,
   filters: WalkFilters,
   visit?: (file: ContextFile) => void,
+  skipContents?: (directory: string, stats: Stats, contextPath: string) => boolean,
 ): Promise<ResolvedSource | undefined> {
   const matchedPath = join(root, relativePath);
   // A parent directory that is a symlink must not lead out of the context.
@@ -279,6 +289,11 @@ async function resolveOne(
     wildcard,
   };
   if (type === 'directory') {
+    const excludedItself = contextPath !== '.' && filters.ignore.matches(contextPath);
+    if (visit && !excludedItself && skipContents?.(absolutePath, stats, contextPath)) {
+      resolved.contentsSkipped = { contextPath };
+      return resolved;
+    }
     let found: number;
     if (visit) found = walkFrom(absolutePath, contextPath, filters, visit);
     else {
@@ -286,7 +301,6 @@ async function resolveOne(
       found = walkFrom(absolutePath, contextPath, filters, (file) => contents.push(file));
       resolved.contents = contents;
     }
-    const excludedItself = contextPath !== '.' && filters.ignore.matches(contextPath);
     if (excludedItself && found === 0) return undefined;
   }
   return resolved;
@@ -314,7 +328,7 @@ export async function resolveCopySources(
     let found = 0;
     for (const candidate of candidates) {
       const index = resolved.length;
-      const source = await resolveOne(root, written, candidate, wildcard, filters, options.visit && ((file) => options.visit!(file, index)));
+      const source = await resolveOne(root, written, candidate, wildcard, filters, options.visit && ((file) => options.visit!(file, index)), options.skipContents);
       if (source) {
         resolved.push(source);
         found++;
