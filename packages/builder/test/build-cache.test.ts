@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { pushBusyboxBase, runCommand, skopeoInspect } from '../../../tools/image
 import { startRegistry, type RunningRegistry } from '../../../tools/registry/registry';
 import { buildImage, defaultBuildOptions, LISTED_TREE_MIN_SUBDIRECTORIES, verifyCacheDir, type BuildOptions } from '../src/index';
 import { writeContext } from './cli-helpers';
+import { rewriteKeepingTimes } from './tree-edits';
 
 let registry: RunningRegistry;
 let work: string;
@@ -231,11 +232,7 @@ describe('layer cache in a directory', () => {
     expect(again.hits).toEqual([2, 3]);
     expect(again.digest).toBe(first.digest);
 
-    const file = join(dir, 'src/a.txt');
-    const { atime, mtime } = await stat(file);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    await writeFile(file, 'AAA\n');
-    await utimes(file, atime, mtime);
+    await rewriteKeepingTimes(join(dir, 'src/a.txt'), 'AAA\n');
     const rewritten = await cachedBuild(dir, options);
     expect(rewritten.misses).toEqual([2]);
     expect(rewritten.hits).toEqual([3]);
@@ -261,10 +258,7 @@ describe('layer cache in a directory', () => {
     expect((await cachedBuild(dir, options)).hits).toEqual([2]);
 
     const file = join(dir, 'deps/pkg7/index.js');
-    const { atime, mtime } = await stat(file);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    await writeFile(file, 'module.exports = 70;\n');
-    await utimes(file, atime, mtime);
+    await rewriteKeepingTimes(file, 'module.exports = 70;\n');
     const changed = await cachedBuild(dir, options);
     expect(changed.misses).toEqual([2]);
     const bundle = join(work, 'listing-bundle');
