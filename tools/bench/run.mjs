@@ -28,7 +28,7 @@ The machine these figures come from was shared with other work (parallel builds 
 Contenders in S1–S5: \`tessera\` (the Nx plugin, layered mode), \`buildkit\` and \`buildah\` with \`apps/*/Dockerfile.optimised\`, and \`buildkit-naive\` and \`buildah-naive\` with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context). Each section lists the contenders it ran; \`--contenders\` picks them.
 
 Not measured yet:
-- buildah (optimised and naive) in S1–S5 at scale 1 and 4: its S1–S5 figures are from \`--scale 0.05\` (about 20 minutes a run at scale 1, by its S6 times); S6 has buildah at scale 1;
+- buildah in S1–S5 at scale 1 and 4: its S1–S5 figures are from \`--scale 0.05\` (with the naive Dockerfiles) and \`--scale 0.5\` (optimised; about 8 minutes a run, so about an hour for three runs at scale 1); S6 has buildah at scale 1;
 - the naive Dockerfiles at scale 4 (S1–S5 at \`--scale 4\` ran Tessera and BuildKit-optimised);
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
