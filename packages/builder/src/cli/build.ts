@@ -38,7 +38,7 @@ export const BUILD_FLAGS: readonly BuildFlagSpec[] = [
   { name: 'skip-unused-stages', type: 'boolean', default: true, description: 'Build only the stages the target needs', kaniko: { status: 'mapped', note: 'default true, as in BuildKit; --skip-unused-stages=false builds every stage up to the target' } },
   { name: 'cache', type: 'boolean', description: 'Use the layer cache', kaniko: { status: 'mapped', note: 'a miss does not stop later lookups; keys are framed and cover resolved instructions and file contents' } },
   { name: 'cache-repo', type: 'string', valueName: 'REPO', description: 'Registry repository for cached layers (default: <destination>/cache)', kaniko: same },
-  { name: 'cache-dir', type: 'string', valueName: 'DIR', description: 'Local directory for cached layers, base image blobs and RUN cache mounts', kaniko: { status: 'mapped', note: 'also keeps base blobs (no separate warmer) and RUN --mount=type=cache directories' } },
+  { name: 'cache-dir', type: 'string', valueName: 'DIR', description: 'Local directory for cached layers, base image blobs and RUN cache mounts', kaniko: { status: 'mapped', note: "also keeps base blobs (no separate warmer), RUN --mount=type=cache directories, and what the context's files and COPY walks hashed to, so an unchanged COPY is not hashed again" } },
   { name: 'cache-ttl', type: 'string', valueName: 'DURATION', default: '336h', description: 'Age after which a cache entry is a miss', kaniko: same },
   { name: 'cache-run-layers', type: 'boolean', default: true, description: 'Cache RUN layers', kaniko: same },
   { name: 'cache-copy-layers', type: 'boolean', description: 'Cache COPY layers', kaniko: same },
