@@ -20,8 +20,8 @@ import {
   type Platform,
 } from '@tessera/oci';
 import { cachingImageSource, DirectoryLayerCache, RegistryLayerCache, TieredLayerCache, type LayerCache } from '../cache/index';
-import { createIgnoreMatcher, FileHashMemo, isInside, loadIgnorePatterns, openBuildContext, TreeListings } from '../context/index';
-import { cleanPath, hasGlobMeta } from '../context/glob';
+import { createIgnoreMatcher, FileHashMemo, isInside, loadIgnorePatterns, openBuildContext, sourcePathInContext, TreeListings } from '../context/index';
+import { hasGlobMeta } from '../context/glob';
 import { expandWord, parseDockerfile, type Dockerfile, type Stage } from '../dockerfile/index';
 import { resolveBaseImage, scratchImage, type BaseImage } from './base-image';
 import { BuiltImage, type ImageLayer } from './built-image';
@@ -370,8 +370,8 @@ function prefetchTreeListings(listings: TreeListings, stages: readonly Stage[], 
     for (const instruction of stage.instructions) {
       if (instruction.kind !== 'COPY' || instruction.from) continue;
       for (const source of instruction.sources) {
-        const relativePath = cleanPath(source.replace(/^\/+/, '') || '.');
-        if (source.includes('$') || hasGlobMeta(relativePath) || relativePath === '..' || relativePath.startsWith('../') || seen.has(relativePath)) continue;
+        const relativePath = sourcePathInContext(source);
+        if (relativePath === undefined || source.includes('$') || hasGlobMeta(relativePath) || seen.has(relativePath)) continue;
         seen.add(relativePath);
         const directory = join(contextRoot, relativePath);
         // Only a real directory inside the context: the COPY would refuse a path that leaves it.

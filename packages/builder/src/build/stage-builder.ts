@@ -7,9 +7,7 @@ import {
   createIgnoreMatcher,
   detectArchive,
   fetchRemote,
-  findPrunes,
   hashEntries,
-  isListedTree,
   isRemoteSource,
   planCopy,
   planHeredocCopy,
@@ -540,7 +538,7 @@ export class StageBuilder {
     const listings = listTrees ? this.services.treeListings : undefined;
     if (listTrees && !listings) return undefined;
     const walk = await WalkKey.start();
-    const listed = listings && ((_: string, stats: Stats, contextPath: string) => isListedTree(stats) && findPrunes(this.services.ignore, contextPath) !== undefined);
+    const listed = listings && ((_: string, stats: Stats, contextPath: string) => listings.lists(stats, contextPath));
     const resolved = await this.resolveLocalSources(instruction, (file, index) => walk.file(file, index), listed);
     for (const [index, source] of resolved.entries()) {
       if (!source.contentsSkipped) continue;

@@ -97,8 +97,13 @@ export class TreeListings {
     return digest;
   }
 
-  /** Starts listing `directory` (absolute, at `contextPath` in the context) if it is big enough. */
+  /** Whether a directory is listed by find: big enough, and `.dockerignore` means the same to find there. */
+  lists(stats: Pick<Stats, 'nlink' | 'isDirectory'>, contextPath: string): boolean {
+    return isListedTree(stats) && findPrunes(this.ignore, contextPath) !== undefined;
+  }
+
+  /** Starts listing `directory` (absolute, at `contextPath` in the context) if it `lists` it. */
   prefetch(directory: string, contextPath: string, stats: Pick<Stats, 'nlink' | 'isDirectory'>): void {
-    if (isListedTree(stats)) void this.digest(directory, contextPath);
+    if (this.lists(stats, contextPath)) void this.digest(directory, contextPath);
   }
 }

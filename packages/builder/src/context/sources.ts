@@ -185,11 +185,11 @@ function walkDirectory(at: WalkPosition, filters: WalkFilters, sink: WalkSink): 
     const ignoreBits = ignore.patterns.length && at.ignoreBits !== undefined ? ignore.matchBits(inContext, at.ignoreBits) : at.ignoreBits;
     const excludeBits = exclude.patterns.length && at.excludeBits !== undefined ? exclude.matchBits(inSource, at.excludeBits) : at.excludeBits;
     const ignored = matchedBy(ignore, inContext, ignoreBits);
-    const excluded = ignored || matchedBy(exclude, inSource, excludeBits);
+    const excludedByFlag = matchedBy(exclude, inSource, excludeBits);
+    const excluded = ignored || excludedByFlag;
     if (type === 'directory') {
       const mayDescend =
-        !excluded ||
-        ((!ignored || ignore.mightReincludeBelow(inContext)) && (!matchedBy(exclude, inSource, excludeBits) || exclude.mightReincludeBelow(inSource)));
+        !excluded || ((!ignored || ignore.mightReincludeBelow(inContext)) && (!excludedByFlag || exclude.mightReincludeBelow(inSource)));
       if (!mayDescend) continue;
       const directory: ContextFile = { relativePath: inSource, absolutePath, type, stats };
       if (excluded) sink.pending.push(directory);
@@ -306,6 +306,12 @@ async function resolveOne(
   return resolved;
 }
 
+/** A COPY/ADD source as a clean context-relative path (absolute sources are relative to the root); `undefined` when it leaves the context. */
+export function sourcePathInContext(written: string): string | undefined {
+  const relativePath = cleanPath(written.replace(/^\/+/, '') || '.');
+  return relativePath === '..' || relativePath.startsWith('../') ? undefined : relativePath;
+}
+
 /**
  * Resolves COPY/ADD sources against the context: wildcards expanded, `.dockerignore` applied,
  * `..` and symlinks leaving the context refused. A symlink named as a source (or matched by a
@@ -321,8 +327,8 @@ export async function resolveCopySources(
   const filters: WalkFilters = { ignore: options.ignore, exclude: createIgnoreMatcher(options.excludes ?? []) };
   const resolved: ResolvedSource[] = [];
   for (const written of sources) {
-    const relativePath = cleanPath(written.replace(/^\/+/, '') || '.');
-    if (relativePath === '..' || relativePath.startsWith('../')) throw outsideContext(written);
+    const relativePath = sourcePathInContext(written);
+    if (relativePath === undefined) throw outsideContext(written);
     const wildcard = options.allowWildcards !== false && hasGlobMeta(relativePath);
     const candidates = wildcard ? await expandWildcard(root, relativePath) : [relativePath];
     let found = 0;

@@ -11,6 +11,13 @@ export interface TagValues {
 export const TAG_TOKENS = ['projectName', 'version', 'shortCommitSha', 'commitSha', 'branch', 'inputsHash'] as const;
 type TagToken = (typeof TAG_TOKENS)[number];
 
+const GIT_TOKENS: readonly TagToken[] = ['commitSha', 'shortCommitSha', 'branch'];
+
+/** Whether a tag template uses a value that comes from git. */
+export function tagUsesGit(template: string): boolean {
+  return GIT_TOKENS.some((token) => template.includes(`{${token}}`));
+}
+
 // OCI distribution spec: a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}.
 const VALID_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 

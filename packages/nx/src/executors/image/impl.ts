@@ -5,7 +5,7 @@ import { createProjectFileMapUsingProjectGraph, logger, workspaceRoot, type Exec
 import { parsePlatform } from '@tessera/oci';
 import { moduleClosure } from '../../planning/closure';
 import { planLayers } from '../../planning/layers';
-import { projectVersion, renderTag, type TagValues } from '../../planning/tags';
+import { projectVersion, renderTag, tagUsesGit, type TagValues } from '../../planning/tags';
 import { findImageBaseProjects, imageRepositoryOwners } from '../../plugins/dependencies';
 import { imageRepository } from '../../plugins/options';
 import { readProjectImageConfig } from '../../plugins/project-config';
@@ -87,7 +87,7 @@ export function resolveImageRequest(options: ImageExecutorOptions, context: Exec
   const inputsHash = taskHash(context);
   const templates = options.tags ?? config?.tags ?? ['latest'];
   // Two git processes per image add up in a batch: ask git only when a tag needs it.
-  const usesGit = templates.some((template) => /\{(commitSha|shortCommitSha|branch)\}/.test(template));
+  const usesGit = templates.some(tagUsesGit);
   const values: TagValues = { projectName, ...projectManifestVersion(join(context.root, node.data.root)), ...(usesGit ? gitValues(context.root) : {}), inputsHash };
   const tags = templates.map((template) => renderTag(template, values));
   const base: ProjectImageRequest = {

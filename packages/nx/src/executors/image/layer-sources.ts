@@ -22,17 +22,17 @@ export type ProjectFiles = Record<string, FileData[]>;
 
 const HASH_CONCURRENCY = 4;
 
-/**
- * Turns a layer plan into concrete layers. Source layers take the project's files from Nx's file map
- * (which already leaves out ignored files and nested projects) and hash them with Nx's file hashes;
- * build outputs, root files and third-party packages are hashed with xxhash over the files.
- */
 /** How layer files are hashed: through a stat memo, and with the hashes a run already has (`BuildSession.treeHashes`). */
 export interface TreeHashing {
   memo?: FileHashMemo;
   shared?: Map<string, Promise<string>>;
 }
 
+/**
+ * Turns a layer plan into concrete layers. Source layers take the project's files from Nx's file map
+ * (which already leaves out ignored files and nested projects) and hash them with Nx's file hashes;
+ * build outputs, root files and third-party packages are hashed with xxhash over the files.
+ */
 export async function concreteLayers(
   plan: LayerPlan,
   graph: ProjectGraph,
