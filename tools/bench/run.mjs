@@ -25,10 +25,11 @@ Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies in
 
 The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs varied by up to 3×, so compare medians and ratios, not single runs.
 
-Contenders in S1–S5: \`tessera\` (the Nx plugin, layered mode), \`buildkit\` and \`buildah\` with \`apps/*/Dockerfile.optimised\`, and \`buildkit-naive\` and \`buildah-naive\` with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context). Each section lists the contenders it ran; \`--contenders\` picks them.
+Contenders in S1–S5: \`tessera\` (the Nx plugin, layered mode), \`buildkit\` and \`buildah\` with \`apps/*/Dockerfile.optimised\`, and \`buildkit-naive\` and \`buildah-naive\` with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context). Each section lists the contenders it ran; \`--contenders\` picks them. buildah runs with the overlay storage driver and chroot isolation rather than the vfs driver: vfs copies the whole root filesystem for every layer, so overlay is buildah's faster setting here.
 
 Not measured yet:
-- buildah in S1–S5 at scale 1 and 4: its S1–S5 figures are from \`--scale 0.05\` (with the naive Dockerfiles) and \`--scale 0.5\` (optimised; about 8 minutes a run, so about an hour for three runs at scale 1); S6 has buildah at scale 1;
+- buildah in S1–S5 at scale 4: its S1–S5 figures are from \`--scale 0.05\` (with the naive Dockerfiles), \`--scale 0.5\` and \`--scale 1\` (optimised; about 9 minutes a run at scale 1); S6 has buildah at scale 1;
+- buildah with the naive Dockerfiles above \`--scale 0.05\`;
 - the naive Dockerfiles at scale 4 (S1–S5 at \`--scale 4\` ran Tessera and BuildKit-optimised);
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
