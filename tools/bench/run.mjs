@@ -28,9 +28,8 @@ The machine these figures come from was shared with other work (parallel builds 
 Contenders in S1–S5: \`tessera\` (the Nx plugin, layered mode), \`buildkit\` and \`buildah\` with \`apps/*/Dockerfile.optimised\`, and \`buildkit-naive\` and \`buildah-naive\` with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context). Each section lists the contenders it ran; \`--contenders\` picks them. buildah runs with the overlay storage driver and chroot isolation rather than the vfs driver: vfs copies the whole root filesystem for every layer, so overlay is buildah's faster setting here. Caches: BuildKit keeps its build cache in the daemon, which each run starts afresh (empty data root) for S1 and keeps warm through S2–S5; buildah keeps its \`--layers\` cache in its storage the same way. Neither uses an inline or registry cache: docker 20.10's CLI can export only an inline cache (\`BUILDKIT_INLINE_CACHE=1\`) and import it with \`--cache-from\`, which spares a fresh daemon the rebuild but is slower than a warm daemon's own cache, so the local cache is their best case here. Tessera starts a new process each step and has only its on-disk caches and the registry.
 
 Not measured yet:
-- buildah in S1–S5 at scale 4: its S1–S5 figures are from \`--scale 0.05\` (with the naive Dockerfiles), \`--scale 0.5\` and \`--scale 1\` (optimised; about 9 minutes a run at scale 1); S6 has buildah at scale 1;
+- buildah in S1–S5 at scale 4: its S1–S5 figures are from \`--scale 0.05\` (with the naive Dockerfiles), \`--scale 0.5\` and \`--scale 1\` (optimised; about 9 minutes a run at scale 1); at scale 4 a first run was stopped with its S1 still on the sixth of 12 images after 10 minutes, so three runs would take some hours; S6 has buildah at scale 1;
 - buildah with the naive Dockerfiles above \`--scale 0.05\`;
-- the naive Dockerfiles at scale 4 (S1–S5 at \`--scale 4\` ran Tessera and BuildKit-optimised);
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
 
