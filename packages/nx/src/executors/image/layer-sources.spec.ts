@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -149,5 +149,36 @@ describe('concreteLayers, Python', () => {
     // A rewritten file has a new stat (ctime at least), so it is read and hashed again.
     write({ 'apps/job/site-packages/six.py': 'six' });
     expect(await thirdPartyHash()).toBe(plain);
+  });
+
+  it('answers an unchanged big third-party tree from its find listing, and sees a same-size rewrite deep in it', async () => {
+    const graph = testGraph(
+      { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
+      {},
+    );
+    // Enough subdirectories (LISTED_TREE_MIN_SUBDIRECTORIES) for find to list the tree.
+    write(Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`apps/job/site-packages/pkg${i}/__init__.py`, `v = ${i % 10}`])));
+    write({ 'apps/job/main.py': 'print(1)' });
+    const files = { job: [{ file: 'apps/job/main.py', hash: 'h' }] };
+    const memoFile = join(root, 'memo.json');
+    const walksFile = join(root, 'memo.walks.json');
+    const thirdPartyHash = async () => {
+      const memo = await FileHashMemo.load(memoFile);
+      const [layer] = await concreteLayers(planLayers(graph, 'job'), graph, root, files, { memo });
+      await memo.save();
+      return layer.hash;
+    };
+    const plain = (await concreteLayers(planLayers(graph, 'job'), graph, root, files))[0].hash;
+    expect(await thirdPartyHash()).toBe(plain);
+    const walks = JSON.parse(readFileSync(walksFile, 'utf8')) as Record<string, string>;
+    writeFileSync(walksFile, JSON.stringify(Object.fromEntries(Object.keys(walks).map((key) => [key, 'planted-tree']))));
+    // The listing starts below the tree's root, whose own times are not content: a Node walk's key would change here.
+    utimesSync(join(root, 'apps/job/site-packages'), new Date(1e12), new Date(1e12));
+    expect(await thirdPartyHash()).toBe('planted-tree');
+    write({ 'apps/job/site-packages/pkg42/__init__.py': 'v = 9' });
+    const changed = await thirdPartyHash();
+    expect(changed).not.toBe('planted-tree');
+    expect(changed).not.toBe(plain);
+    expect(changed).toBe((await concreteLayers(planLayers(graph, 'job'), graph, root, files))[0].hash);
   });
 });

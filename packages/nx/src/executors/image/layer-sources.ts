@@ -1,7 +1,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { FileData, ProjectGraph } from '@nx/devkit';
-import { hashFile, WalkKey, type FileHashMemo, type LayerEntry, type LayerFileSource } from '@tessera/builder';
+import { hashFile, isListedTree, listedTreeDigest, WalkKey, type FileHashMemo, type LayerEntry, type LayerFileSource } from '@tessera/builder';
 import { splitPublishOutput, type LayerPlan, type PlannedLayer, type PublishOutputSplit } from '../../planning/layers';
 import { hashParts } from './input-hash';
 
@@ -200,6 +200,11 @@ async function hashTrees(sources: readonly LayerFileSource[], label: string, has
 }
 
 async function hashTreesNow(sources: readonly LayerFileSource[], label: string, memo: FileHashMemo | undefined): Promise<string> {
+  const listedKey = memo ? await listedWalkKey(sources, label) : undefined;
+  if (listedKey) {
+    const remembered = memo!.recallWalk(listedKey);
+    if (remembered) return remembered;
+  }
   const items: Array<{ imagePath: string; hostPath: string; kind: 'file' | 'dir' | 'link' | 'x'; stats: Stats }> = [];
   const walk = (hostPath: string, imagePath: string) => {
     const stats = lstatSync(hostPath);
@@ -213,8 +218,8 @@ async function hashTreesNow(sources: readonly LayerFileSource[], label: string, 
     }
   };
   for (const source of sources) walk(source.hostPath, source.imagePath);
-  let walkKey: string | undefined;
-  if (memo) {
+  let walkKey = listedKey;
+  if (memo && !walkKey) {
     const key = await WalkKey.start();
     for (const item of items) {
       const type = item.kind === 'dir' ? 'directory' : item.kind === 'link' ? 'symlink' : 'file';
@@ -238,4 +243,26 @@ async function hashTreesNow(sources: readonly LayerFileSource[], label: string, 
   const hash = hashParts(['layer-v1', label, ...items.flatMap((item, index) => [item.imagePath, item.kind, hashes[index]])]);
   if (walkKey) memo!.rememberWalk(walkKey, hash);
   return hash;
+}
+
+/**
+ * The walk key of a source that is one big directory, from GNU find's listing (as the builder lists big
+ * COPY sources): find runs in another process, and a no-change run then makes no lstat call per file.
+ * `undefined` for other sources or when find cannot list it; the tree is then walked in Node.
+ */
+async function listedWalkKey(sources: readonly LayerFileSource[], label: string): Promise<string | undefined> {
+  if (sources.length !== 1) return undefined;
+  const [source] = sources;
+  let stats: Stats;
+  try {
+    stats = lstatSync(source.hostPath);
+  } catch {
+    return undefined;
+  }
+  if (!isListedTree(stats)) return undefined;
+  const digest = await listedTreeDigest(source.hostPath, []);
+  if (digest === undefined) return undefined;
+  const key = await WalkKey.start();
+  key.listedTree(0, digest);
+  return key.finish([], ['tessera-nx-layer-tree-listed', label, `${source.hostPath}\0${source.imagePath}`]);
 }
