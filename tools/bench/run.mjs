@@ -21,7 +21,7 @@ npx tsc -b packages/oci packages/builder packages/nx
 npm run bench -- --scenario ${scenarioOrder.join(',')} --scale 1 --runs 3
 \`\`\`
 
-Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--label\` (a name for a run's own sections, so a run with other contenders keeps the default sections), \`--no-docs\` (print only); \`--scenario docs\` only rewrites this file's header and keeps every section. Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
+Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--label\` (a name for a run's own sections, so a run with other contenders keeps the default sections), \`--steps\` (S1–S5 only: stop after a step, e.g. \`--steps S1,S2\`; use it with \`--label\`), \`--no-docs\` (print only); \`--scenario docs\` only rewrites this file's header and keeps every section. Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
 
 The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs varied by up to 3×, so compare medians and ratios, not single runs.
 
@@ -49,9 +49,11 @@ async function main() {
     'work-dir': join(tmpdir(), 'tessera-bench'),
     contenders: 'all',
     label: '',
+    steps: '',
     'no-docs': false,
   });
   if (Number(process.versions.node.split('.')[0]) < 22) throw new Error(`Node 22 is needed (this is ${process.version}): export PATH=${repoRoot}/node_modules/.bin:$PATH`);
+  if (options.steps && !options.label) throw new Error('--steps needs --label, so that a run of part of S1–S5 does not replace the full section');
   if (options.runs < 3) throw new Error('--runs must be at least 3: every figure is a median of three or more runs');
   // `--scenario docs` measures nothing and only rewrites docs/benchmarks.md (header, kept sections).
   const selected = options.scenario === 'docs' ? [] : options.scenario.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean);

@@ -27,10 +27,25 @@ const STEPS = [
     } },
 ];
 
+/**
+ * The steps a run takes: `--steps S1,S2` stops after S2. Only a prefix of S1–S5 can be chosen, as each
+ * step starts from the state the ones before it left.
+ */
+function selectedSteps(option) {
+  if (!option) return STEPS;
+  const ids = option.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean);
+  const prefix = STEPS.slice(0, ids.length);
+  if (ids.length === 0 || prefix.length !== ids.length || prefix.some((step, index) => step.id !== ids[index])) {
+    throw new Error(`--steps takes a prefix of ${STEPS.map((step) => step.id).join(',')} (each step builds on the ones before it), not ${option}`);
+  }
+  return prefix;
+}
+
 export const nxMonorepo = {
   id: 'S1-S5',
   title: 'S1–S5: the 12-image monorepo (cold, no-op, app change, library change, dependency change)',
   async run({ options, log }) {
+    const steps = selectedSteps(options.steps);
     const repo = await ensureMonorepo(options['work-dir'], options.seed, options.scale);
     const registry = await startRegistry();
     const base = await pushRuntimeBase(repo.root, registry.host);
@@ -46,7 +61,7 @@ export const nxMonorepo = {
           await run('cp', ['-a', repo.root, work], { check: true });
           await builder.cold();
           await builder.prepareWorkspace?.(work, runIndex);
-          for (const step of STEPS) {
+          for (const step of steps) {
             await step.change(work, runIndex);
             registry.takeAccessLog();
             let ms = 0;
@@ -90,7 +105,7 @@ export const nxMonorepo = {
     }
     const headers = ['scenario', 'contender', 'median s (12 images)', 'runs (s)', 'vs Tessera', 'uploaded MiB', 'blob uploads', 'requests', 'peak RSS MiB'];
     const rows = [];
-    for (const step of STEPS) {
+    for (const step of steps) {
       for (const [index, name] of Object.keys(builders).entries()) {
         const list = samples[`${step.id} ${name}`];
         const ms = median(list.map((s) => s.ms));
@@ -116,7 +131,7 @@ export const nxMonorepo = {
     const markdown = [
       `## ${this.title}`,
       '',
-      `The generated monorepo (${repo.apps.length} apps: 6 Node, 3 Python, 3 .NET; ${repo.libs.length} libraries; node_modules ${repo.nodeModules.files.toLocaleString('en')} files / ${mib(repo.nodeModules.bytes)} MiB). Each run takes a fresh copy of the repository and empty caches, then runs S1 to S5 in order; each step makes its change and then builds and pushes all ${repo.apps.length} images one after the other with the optimised Dockerfiles (\`apps/*/Dockerfile.optimised\`: dependency manifests first, one COPY per module, a RUN for dependencies, a RUN for the build), or, for the \`-naive\` contenders, with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context per app: the app, its libraries, the build script and its stack's third-party tree, hard-linked from the working copy before the clock starts). Times are the sum over the 12 images; uploaded bytes and requests come from the registry's access log for the whole step. Every image is checked after its push (Dockerfile builds: exists, base plus two COPY --from layers, the app's Cmd; Tessera: the digest the executor reports exists, with at least two non-empty layers and the Cmd). The images are not identical: the layered images hold each module's sources and the third-party tree as layers, while the Dockerfile images hold the RUN outputs, so the comparison is of the two ways to ship the same apps, not of byte-identical builds.`,
+      `The generated monorepo (${repo.apps.length} apps: 6 Node, 3 Python, 3 .NET; ${repo.libs.length} libraries; node_modules ${repo.nodeModules.files.toLocaleString('en')} files / ${mib(repo.nodeModules.bytes)} MiB). Each run takes a fresh copy of the repository and empty caches, then runs ${steps.length === STEPS.length ? 'S1 to S5 in order' : `${steps.map((step) => step.id).join(', ')} only (\`--steps\`)`}; each step makes its change and then builds and pushes all ${repo.apps.length} images one after the other with the optimised Dockerfiles (\`apps/*/Dockerfile.optimised\`: dependency manifests first, one COPY per module, a RUN for dependencies, a RUN for the build), or, for the \`-naive\` contenders, with \`apps/*/Dockerfile.naive\` (\`COPY . .\` of a pruned context per app: the app, its libraries, the build script and its stack's third-party tree, hard-linked from the working copy before the clock starts). Times are the sum over the 12 images; uploaded bytes and requests come from the registry's access log for the whole step. Every image is checked after its push (Dockerfile builds: exists, base plus two COPY --from layers, the app's Cmd; Tessera: the digest the executor reports exists, with at least two non-empty layers and the Cmd). The images are not identical: the layered images hold each module's sources and the third-party tree as layers, while the Dockerfile images hold the RUN outputs, so the comparison is of the two ways to ship the same apps, not of byte-identical builds.`,
       '',
       markdownTable(headers, rows),
       '',
