@@ -7,7 +7,7 @@ import { parseArgs } from './lib/args.mjs';
 import { repoRoot } from './lib/dist.mjs';
 import { machineInfo, toolVersions } from './lib/machine.mjs';
 import { environmentBlock, writeDocs } from './lib/report.mjs';
-import { scenarios, scenarioOrder } from './scenarios/index.mjs';
+import { scenarios, scenarioOrder, stepIds } from './scenarios/index.mjs';
 
 const HEADER = `# Benchmarks
 
@@ -21,7 +21,7 @@ npx tsc -b packages/oci packages/builder packages/nx
 npm run bench -- --scenario ${scenarioOrder.join(',')} --scale 1 --runs 3
 \`\`\`
 
-Flags: \`--scenario\` (comma-separated, default all), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--label\` (a name for a run's own sections, so a run with other contenders keeps the default sections), \`--steps\` (S1–S5 only: stop after a step, e.g. \`--steps S1,S2\`; use it with \`--label\`), \`--no-docs\` (print only); \`--scenario docs\` only rewrites this file's header and keeps every section. Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
+Flags: \`--scenario\` (comma-separated, default all; \`S1\` to \`S5\` run S1–S5 up to that step, since each step starts from the state the ones before it left, and get a section of their own such as \`S1-S5@4:to-s2\`), \`--scale\` (multiplies input sizes), \`--runs\` (≥ 3), \`--seed\` (generated data), \`--work-dir\` (generated inputs are cached there), \`--contenders\` (S6 and S1–S5: e.g. \`tessera,buildkit\`), \`--label\` (a name for a run's own sections, so a run with other contenders keeps the default sections), \`--no-docs\` (print only); \`--scenario docs\` only rewrites this file's header and keeps every section. Generated inputs live in a temporary directory and are never committed; \`node tools/bench/generate.mjs --out DIR\` writes the bench monorepo alone.
 
 The machine these figures come from was shared with other work (parallel builds and test runs), which the load average under each section shows; with 2 cores, single runs varied by up to 3×, so compare medians and ratios, not single runs.
 
@@ -33,9 +33,24 @@ Not measured yet:
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
 
-/** `S1-S5`, `S1-S5@4`, or with --label `S1-S5@1:buildah`: a labelled run (other contenders) gets a section of its own. */
-function sectionId(id, { scale, label }) {
+/**
+ * `S3` in --scenario stands for S1–S5 run up to S3 (`options.steps`); `S1-S5` beside it runs them all.
+ * Returns the scenario ids with the steps replaced by `S1-S5`.
+ */
+function withSteps(ids, options) {
+  const picked = ids.filter((id) => stepIds.includes(id));
+  if (picked.length === 0) return ids;
+  if (!ids.includes('S1-S5')) options.steps = stepIds.slice(0, Math.max(...picked.map((id) => stepIds.indexOf(id))) + 1).join(',');
+  return [...new Set(ids.map((id) => (stepIds.includes(id) ? 'S1-S5' : id)))];
+}
+
+/**
+ * `S1-S5`, `S1-S5@4`, or with --label `S1-S5@1:buildah`: a labelled run (other contenders) gets a section of
+ * its own, as does a run of part of S1–S5 (`S1-S5@4:to-s2` unless labelled).
+ */
+function sectionId(id, { scale, label, steps }) {
   if (label && !/^[a-z0-9-]+$/.test(label)) throw new Error('--label takes lower-case letters, digits and dashes');
+  if (!label && id === 'S1-S5' && steps) label = `to-${steps.split(',').at(-1).toLowerCase()}`;
   if (label) return `${id}@${scale}:${label}`;
   return Number(scale) === 1 ? id : `${id}@${scale}`;
 }
@@ -49,14 +64,12 @@ async function main() {
     'work-dir': join(tmpdir(), 'tessera-bench'),
     contenders: 'all',
     label: '',
-    steps: '',
     'no-docs': false,
   });
   if (Number(process.versions.node.split('.')[0]) < 22) throw new Error(`Node 22 is needed (this is ${process.version}): export PATH=${repoRoot}/node_modules/.bin:$PATH`);
-  if (options.steps && !options.label) throw new Error('--steps needs --label, so that a run of part of S1–S5 does not replace the full section');
   if (options.runs < 3) throw new Error('--runs must be at least 3: every figure is a median of three or more runs');
   // `--scenario docs` measures nothing and only rewrites docs/benchmarks.md (header, kept sections).
-  const selected = options.scenario === 'docs' ? [] : options.scenario.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean);
+  const selected = options.scenario === 'docs' ? [] : withSteps(options.scenario.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean), options);
   for (const id of selected) if (!scenarios[id]) throw new Error(`unknown scenario ${id}; known: ${scenarioOrder.join(', ')}`);
   mkdirSync(options['work-dir'], { recursive: true });
 

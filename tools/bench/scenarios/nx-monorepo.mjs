@@ -27,17 +27,17 @@ const STEPS = [
     } },
 ];
 
+export const stepIds = STEPS.map((step) => step.id);
+
 /**
- * The steps a run takes: `--steps S1,S2` stops after S2. Only a prefix of S1–S5 can be chosen, as each
- * step starts from the state the ones before it left.
+ * The steps a run takes (`options.steps`, from `--scenario S2`: S1 and S2). Only a prefix of S1–S5 can be
+ * run, as each step starts from the state the ones before it left.
  */
 function selectedSteps(option) {
   if (!option) return STEPS;
-  const ids = option.split(',').map((id) => id.trim().toUpperCase()).filter(Boolean);
+  const ids = option.split(',');
   const prefix = STEPS.slice(0, ids.length);
-  if (ids.length === 0 || prefix.length !== ids.length || prefix.some((step, index) => step.id !== ids[index])) {
-    throw new Error(`--steps takes a prefix of ${STEPS.map((step) => step.id).join(',')} (each step builds on the ones before it), not ${option}`);
-  }
+  if (prefix.length !== ids.length || prefix.some((step, index) => step.id !== ids[index])) throw new Error(`S1–S5 can run only a prefix of ${stepIds.join(',')}, not ${option}`);
   return prefix;
 }
 
