@@ -54,3 +54,14 @@ describe('plugin in a real Nx workspace', () => {
     expect(graph.graph.dependencies.api).toContainEqual({ source: 'api', target: 'base', type: 'static' });
   });
 });
+
+describe('start-up', () => {
+  it("loads the plugin and the image executors without @nx/devkit's index, which would load most of Nx in each process", () => {
+    const dist = join(repoRoot, 'packages/nx/dist');
+    const modules = ['plugins/plugin.js', 'executors/image/impl.js', 'executors/image/batch.js'].map((file) => join(dist, file));
+    const script = `for (const m of ${JSON.stringify(modules)}) require(m); console.log(JSON.stringify(Object.keys(require.cache)))`;
+    const loaded = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: repoRoot, encoding: 'utf8' })) as string[];
+    expect(loaded.filter((path) => path.includes('/packages/nx/dist/')).length).toBeGreaterThan(3);
+    expect(loaded.filter((path) => /[/]@nx[/]devkit[/]/.test(path))).toEqual([]);
+  });
+});

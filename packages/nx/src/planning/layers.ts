@@ -1,5 +1,6 @@
 import { join, posix } from 'node:path';
-import { workspaceRoot as nxWorkspaceRoot, type ProjectGraph, type ProjectGraphProjectNode } from '@nx/devkit';
+import type { ProjectGraph, ProjectGraphProjectNode } from '@nx/devkit';
+import { workspaceRoot as nxWorkspaceRoot } from '../nx-runtime';
 import { DEFAULT_WORKDIR, type ModuleContent, type ProjectImageConfig, type ProjectRuntime } from '../plugins/options';
 import { readProjectImageConfig } from '../plugins/project-config';
 import { moduleClosure } from './closure';

@@ -1,12 +1,8 @@
 import { posix } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  DependencyType,
-  type CreateDependencies,
-  type ProjectConfiguration,
-  type RawProjectGraphDependency,
-} from '@nx/devkit';
+import type { CreateDependencies, ProjectConfiguration, RawProjectGraphDependency } from '@nx/devkit';
+import { DependencyType } from '../nx-runtime';
 import { parseFromImages, repositoryOf } from './dockerfile-from';
 import { imageRepository, normalizePluginOptions, type TesseraPluginOptions } from './options';
 import { hasImageTarget, readProjectImageConfig } from './project-config';

@@ -1,12 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import {
-  createNodesFromFiles,
-  type CreateNodes,
-  type CreateNodesContext,
-  type CreateNodesResult,
-  type TargetConfiguration,
-} from '@nx/devkit';
+import type { CreateNodes, CreateNodesContext, CreateNodesResult, TargetConfiguration } from '@nx/devkit';
+import { createNodesFromFiles } from '../nx-runtime';
 import {
   CONFIG_KEY,
   normalizePluginOptions,

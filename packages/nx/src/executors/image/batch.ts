@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
-import { logger, type ExecutorContext, type TaskGraph } from '@nx/devkit';
+import type { ExecutorContext, TaskGraph } from '@nx/devkit';
+import { logger } from '../../nx-runtime';
 import { Limiter } from '@tessera/oci';
 import type { ImageBuildReport } from './build';
 import { buildTask, loadProjectFiles, sessionOptions } from './impl';

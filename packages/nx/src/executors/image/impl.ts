@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createProjectFileMapUsingProjectGraph, logger, workspaceRoot, type ExecutorContext, type ProjectGraph } from '@nx/devkit';
+import type { ExecutorContext, ProjectGraph } from '@nx/devkit';
+import { logger, projectFileMap, workspaceRoot } from '../../nx-runtime';
 import { parsePlatform } from '@tessera/oci';
 import { moduleClosure } from '../../planning/closure';
 import { planLayers } from '../../planning/layers';
@@ -67,7 +68,7 @@ export function sessionOptions(options: ImageExecutorOptions): ConstructorParame
 export async function loadProjectFiles(graph: ProjectGraph, root?: string): Promise<ProjectFiles | undefined> {
   if (root !== undefined && resolve(root) !== resolve(workspaceRoot)) return undefined;
   try {
-    return await createProjectFileMapUsingProjectGraph(graph);
+    return await projectFileMap(graph);
   } catch {
     return undefined;
   }
