@@ -86,13 +86,22 @@ describe('concreteLayers, .NET', () => {
 });
 
 describe('concreteLayers, Python', () => {
+  // One Python app whose site-packages is its third-party layer, the plan's first.
+  const jobGraph = testGraph(
+    { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
+    {},
+  );
+  /** The job's third-party layer hash, through a stat memo stored in `memoFile` when one is given. */
+  async function jobThirdPartyHash(memoFile?: string): Promise<string> {
+    const memo = memoFile ? await FileHashMemo.load(memoFile) : undefined;
+    const [layer] = await concreteLayers(planLayers(jobGraph, 'job'), jobGraph, root, { job: [{ file: 'apps/job/main.py', hash: 'h' }] }, { memo });
+    await memo?.save();
+    return layer.hash;
+  }
+
   it('takes the configured packages directory as the third-party layer', async () => {
-    const graph = testGraph(
-      { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
-      {},
-    );
     write({ 'apps/job/site-packages/six.py': 'six', 'apps/job/main.py': 'print(1)' });
-    const [thirdParty] = await concreteLayers(planLayers(graph, 'job'), graph, root, { job: [{ file: 'apps/job/main.py', hash: 'h' }] });
+    const [thirdParty] = await concreteLayers(planLayers(jobGraph, 'job'), jobGraph, root, { job: [{ file: 'apps/job/main.py', hash: 'h' }] });
     expect(thirdParty.description).toBe('third-party python (apps/job/site-packages)');
     expect(thirdParty.files).toEqual([{ hostPath: join(root, 'apps/job/site-packages'), imagePath: '/app/apps/job/site-packages' }]);
   });
@@ -119,20 +128,10 @@ describe('concreteLayers, Python', () => {
   });
 
   it('hashes third-party files through the stat memo: unchanged files are not read, rewritten ones are', async () => {
-    const graph = testGraph(
-      { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
-      {},
-    );
     write({ 'apps/job/site-packages/six.py': 'six', 'apps/job/main.py': 'print(1)' });
-    const files = { job: [{ file: 'apps/job/main.py', hash: 'h' }] };
     const memoFile = join(root, 'memo.json');
-    const thirdPartyHash = async () => {
-      const memo = await FileHashMemo.load(memoFile);
-      const [layer] = await concreteLayers(planLayers(graph, 'job'), graph, root, files, { memo });
-      await memo.save();
-      return layer.hash;
-    };
-    const plain = (await concreteLayers(planLayers(graph, 'job'), graph, root, files))[0].hash;
+    const thirdPartyHash = () => jobThirdPartyHash(memoFile);
+    const plain = await jobThirdPartyHash();
     expect(await thirdPartyHash()).toBe(plain);
     // An unchanged tree is answered whole from its remembered walk: a planted result shows.
     const walksFile = join(root, 'memo.walks.json');
@@ -152,23 +151,13 @@ describe('concreteLayers, Python', () => {
   });
 
   it('answers an unchanged big third-party tree from its find listing, and sees a same-size rewrite deep in it', async () => {
-    const graph = testGraph(
-      { job: { root: 'apps/job', metadata: { tessera: { base: 'python:3.12', runtime: 'python', pythonPackagesDir: 'apps/job/site-packages' } } } },
-      {},
-    );
     // Enough subdirectories (LISTED_TREE_MIN_SUBDIRECTORIES) for find to list the tree.
     write(Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`apps/job/site-packages/pkg${i}/__init__.py`, `v = ${i % 10}`])));
     write({ 'apps/job/main.py': 'print(1)' });
-    const files = { job: [{ file: 'apps/job/main.py', hash: 'h' }] };
     const memoFile = join(root, 'memo.json');
     const walksFile = join(root, 'memo.walks.json');
-    const thirdPartyHash = async () => {
-      const memo = await FileHashMemo.load(memoFile);
-      const [layer] = await concreteLayers(planLayers(graph, 'job'), graph, root, files, { memo });
-      await memo.save();
-      return layer.hash;
-    };
-    const plain = (await concreteLayers(planLayers(graph, 'job'), graph, root, files))[0].hash;
+    const thirdPartyHash = () => jobThirdPartyHash(memoFile);
+    const plain = await jobThirdPartyHash();
     expect(await thirdPartyHash()).toBe(plain);
     const walks = JSON.parse(readFileSync(walksFile, 'utf8')) as Record<string, string>;
     writeFileSync(walksFile, JSON.stringify(Object.fromEntries(Object.keys(walks).map((key) => [key, 'planted-tree']))));
@@ -179,6 +168,6 @@ describe('concreteLayers, Python', () => {
     const changed = await thirdPartyHash();
     expect(changed).not.toBe('planted-tree');
     expect(changed).not.toBe(plain);
-    expect(changed).toBe((await concreteLayers(planLayers(graph, 'job'), graph, root, files))[0].hash);
+    expect(changed).toBe(await jobThirdPartyHash());
   });
 });
