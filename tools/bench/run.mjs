@@ -29,7 +29,7 @@ Contenders in S1–S5: \`tessera\` (the Nx plugin, layered mode), \`buildkit\` a
 
 Not measured yet:
 - buildah in S3–S5 at scale 4: the scale-4 buildah section has S1 and S2 only (\`--scenario S2\`), three runs of which took 79 minutes; each buildah step there takes 9–16 minutes, so S1–S5 three times would take about four hours. buildah's S1–S5 figures are from \`--scale 0.05\`, \`--scale 0.5\` and \`--scale 1\`; S6 has buildah at scale 1;
-- buildah with the naive Dockerfiles (\`buildah-naive\`) in S3–S5, and at scales other than 1: its section has S1 and S2 at \`--scale 1\` (\`--scenario S2\`), about 9 minutes a run;
+- buildah with the naive Dockerfiles (\`buildah-naive\`) at scales other than 1: its section has S1–S5 at \`--scale 1\`, about 18 minutes a run;
 - builds of several images in parallel for BuildKit and buildah (S1–S5 build their 12 images one after the other; Nx runs Tessera's as one batch);
 - pulls (only pushes), and registries over TLS or with auth.`;
 
